@@ -1,0 +1,91 @@
+#pragma once
+
+// The typed, validated configuration. Every key the admin may write is a field here; the loader
+// (config_loader.cc, the only file that includes toml++) rejects unknown keys and bad values with
+// file:line and a clear message.
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "channels/provider.h"
+#include "channels/registry.h"
+#include "daemon/common/duration.h"
+#include "daemon/common/result.h"
+
+namespace omnigate::config {
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";  // from listen = "host:port"; empty listen = no TCP
+  std::uint16_t listen_port = 7447;
+  bool listen_tcp = true;
+  std::string unix_socket;                 // empty: no Unix socket
+  std::size_t max_body_bytes = 1 << 20;    // larger bodies get 413
+  std::size_t max_header_bytes = 8 << 10;  // larger header blocks get 431
+  Millis read_timeout{10'000};             // a whole request must arrive within this
+  Millis idle_timeout{60'000};             // keep-alive connections idle longer are closed
+  std::size_t max_connections = 4096;
+};
+
+struct ApiToken {
+  std::string name;
+  std::array<unsigned char, 32> sha256{};
+};
+
+struct StoreConfig {
+  std::string path = "/var/lib/omnigate/omnigate.db";
+  std::size_t max_batch = 1024;  // most operations committed in one transaction
+};
+
+struct RetryConfig {
+  Millis base{30'000};
+  Millis max{3'600'000};
+  int max_attempts = 10;
+  Millis max_age{3LL * 86'400'000};
+};
+
+struct DispatchConfig {
+  std::size_t window = 10'000;  // due jobs held in memory; the rest stay in the store
+};
+
+struct ChannelConfig {
+  std::vector<std::string> providers;  // failover order
+};
+
+// The keys the daemon owns for every provider; everything else goes to the plugin's settings.
+struct ProviderSettings {
+  channels::ProviderConfig plugin;
+  int max_concurrency = 8;
+  double rate = 0;  // messages per second, 0 = unlimited
+  Millis timeout{30'000};
+};
+
+struct Config {
+  std::string source;  // file path, or "<embedded>"
+  ServerConfig server;
+  std::vector<ApiToken> tokens;
+  StoreConfig store;
+  RetryConfig retry;
+  DispatchConfig dispatch;
+  std::vector<std::string> default_channels{"push", "sms", "email", "messenger"};
+  std::map<std::string, ChannelConfig> channels;          // email | sms | push | messenger
+  std::map<std::string, ProviderSettings> providers;      // by provider name
+};
+
+// `base_dir` resolves relative paths (store.path, *_file secrets, outbox dirs): the directory of
+// the config file, or the state directory for the embedded config.
+Result<Config> loadConfigFile(const std::string& path, const channels::ProviderRegistry& registry);
+Result<Config> parseConfig(std::string_view text, const std::string& source_name,
+                           const std::string& base_dir,
+                           const channels::ProviderRegistry& registry);
+
+// The configuration scripts/run starts with: loopback API, SQLite in the state directory and an
+// outbox provider for every channel. Its bearer token is "dev-token".
+std::string_view embeddedDefaultConfig();
+
+}  // namespace omnigate::config
