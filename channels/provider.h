@@ -48,6 +48,9 @@ struct HttpRequest {
   std::string body;
   HttpVersion http_version = HttpVersion::Any;
   std::string pool_key;  // requests with different keys never share a connection
+  // Refuse the request if the resolved destination is loopback, private, link-local or a cloud
+  // metadata address (SSRF defence for URLs that callers or admins supply).
+  bool refuse_private_destinations = false;
 };
 
 // A file the daemon writes atomically (temp file, fsync, rename): the outbox provider's "wire".

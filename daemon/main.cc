@@ -1,1 +1,56 @@
-int main() { return 0; }
+// omnigated: argv -> config -> run. Exit codes: 0 normal stop, 1 configuration or startup
+// error, 2 store cannot be opened, 3 store I/O failure at runtime.
+
+#include <spdlog/sinks/stderr_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "channels/registry.h"
+#include "daemon/app/app.h"
+#include "daemon/config/config.h"
+
+int main(int argc, char** argv) {
+  CLI::App cli{"omnigated - omnichannel messaging gateway daemon"};
+  std::string config_path = "/etc/omnigate/omnigate.toml";
+  bool check_only = false;
+  bool embedded = false;
+  std::string state_dir;
+  cli.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+  cli.add_flag("--check-config", check_only, "validate the configuration and exit");
+  cli.add_flag("--embedded-config", embedded,
+               "use the built-in development configuration (loopback API, outbox providers)");
+  cli.add_option("--state-dir", state_dir,
+                 "where the embedded configuration keeps its database and outbox "
+                 "(default: $STATE_DIRECTORY, else /var/lib/omnigate)");
+  CLI11_PARSE(cli, argc, argv);
+
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("omnigated"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+
+  omnigate::channels::ProviderRegistry registry;
+  omnigate::channels::registerBuiltinProviders(registry);
+
+  omnigate::Result<omnigate::config::Config> config = omnigate::makeError("", "");
+  if (embedded) {
+    if (state_dir.empty()) {
+      const char* env = std::getenv("STATE_DIRECTORY");
+      state_dir = env && *env ? env : "/var/lib/omnigate";
+    }
+    config = omnigate::config::parseConfig(omnigate::config::embeddedDefaultConfig(),
+                                           "<embedded>", state_dir, registry);
+  } else {
+    config = omnigate::config::loadConfigFile(config_path, registry);
+  }
+  if (!config) {
+    std::cerr << "omnigated: " << config.error().message << "\n";
+    return 1;
+  }
+  if (check_only) {
+    std::cout << "omnigated: configuration " << config->source << " is valid\n";
+    return 0;
+  }
+  return omnigate::app::runDaemon(*config, registry);
+}

@@ -1,0 +1,49 @@
+#pragma once
+
+// The /v1 API and the health endpoints: authentication, routing, and the mapping of every
+// outcome to exactly one HTTP answer.
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "daemon/api/http_server.h"
+#include "daemon/common/clock.h"
+#include "daemon/common/ulid.h"
+#include "daemon/config/config.h"
+#include "daemon/dispatch/dispatcher.h"
+#include "daemon/store/store.h"
+
+namespace omnigate::api {
+
+// SHA-256 of `token`, compared against every configured hash in constant time. Returns the
+// matching token's name, or nullopt.
+std::optional<std::string> authenticate(std::string_view authorization_header,
+                                        const std::vector<config::ApiToken>& tokens);
+
+class ApiHandlers {
+ public:
+  ApiHandlers(const config::Config& config, store::Store& store, dispatch::Dispatcher& dispatcher,
+              const Clock& clock, UlidGenerator& ids);
+
+  void handle(Request&& request, Respond respond);
+  void setReady(bool ready) { ready_ = ready; }
+  void setDraining(bool draining) { draining_ = draining; }
+
+ private:
+  void postMessage(const Request& request, const std::string& token_name, bool dry_run,
+                   Respond respond);
+  void getMessage(const std::string& id, Respond respond);
+  void cancelMessage(const std::string& id, Respond respond);
+
+  const config::Config& config_;
+  store::Store& store_;
+  dispatch::Dispatcher& dispatcher_;
+  const Clock& clock_;
+  UlidGenerator& ids_;
+  std::vector<std::string> configured_channels_;
+  bool ready_ = false;
+  bool draining_ = false;
+};
+
+}  // namespace omnigate::api

@@ -1,0 +1,146 @@
+#include "daemon/app/app.h"
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/api/handlers.h"
+#include "daemon/api/http_server.h"
+#include "daemon/common/ulid.h"
+#include "daemon/dispatch/dispatcher.h"
+#include "daemon/store/sqlite_store.h"
+#include "daemon/transport/transport.h"
+
+namespace omnigate::app {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kDrainGrace = std::chrono::seconds(15);
+constexpr int kExitStoreFailure = 3;
+
+Result<std::map<std::string, std::unique_ptr<dispatch::ProviderState>>> makeProviders(
+    const config::Config& config, const channels::ProviderRegistry& registry) {
+  std::map<std::string, std::unique_ptr<dispatch::ProviderState>> providers;
+  for (const auto& [name, settings] : config.providers) {
+    auto provider = registry.create(settings.plugin);
+    if (!provider) {
+      return makeError("provider", "provider " + name + ": " + provider.error().message);
+    }
+    auto state = std::make_unique<dispatch::ProviderState>();
+    state->name = name;
+    state->provider = std::move(provider.value());
+    state->max_concurrency = settings.max_concurrency;
+    state->rate = settings.rate;
+    state->timeout = settings.timeout;
+    providers.emplace(name, std::move(state));
+  }
+  return providers;
+}
+
+}  // namespace
+
+int runDaemon(const config::Config& config, const channels::ProviderRegistry& registry) {
+  asio::io_context io(1);
+  SystemClock clock;
+  SystemRandom random;
+  UlidGenerator ids(clock, random);
+
+  store::RecoveryReport recovery;
+  auto store = store::SqliteStore::open(
+      {config.store.path, config.store.max_batch, clock.now()},
+      [&io](std::function<void()> completion) { asio::post(io, std::move(completion)); },
+      &recovery);
+  if (!store) {
+    spdlog::critical("{}", store.error().message);
+    return 2;
+  }
+  spdlog::info("store {} open: {} pending, {} interrupted attempts will be retried",
+               config.store.path, recovery.pending, recovery.interrupted);
+
+  auto providers = makeProviders(config, registry);
+  if (!providers) {
+    spdlog::critical("{}", providers.error().message);
+    return 1;
+  }
+  auto transport = transport::makeCurlTransport(io, transport::TransportOptions{});
+  dispatch::Dispatcher dispatcher(io, **store, *transport, clock, random, config,
+                                  std::move(providers.value()));
+  api::ApiHandlers handlers(config, **store, dispatcher, clock, ids);
+  api::HttpServer server(io, config.server, [&handlers](api::Request&& request,
+                                                        api::Respond respond) {
+    handlers.handle(std::move(request), std::move(respond));
+  });
+  if (auto listening = server.listen(); !listening) {
+    spdlog::critical("{}", listening.error().message);
+    (*store)->close();
+    return 1;
+  }
+  dispatcher.start();
+  handlers.setReady(true);
+  sd_notify(0, "READY=1\nSTATUS=accepting messages");
+  spdlog::info("omnigated ready");
+
+  int exit_code = 0;
+  bool shutting_down = false;
+  asio::steady_timer grace(io);
+  auto finish = [&] {
+    (*store)->close();  // flushes every queued write; completions are posted to io
+    transport->shutdown();
+    io.poll();
+    io.stop();
+  };
+  auto shutdown = [&](const char* why) {
+    if (shutting_down) return;
+    shutting_down = true;
+    spdlog::info("{}: draining ({} deliveries in flight)", why, dispatcher.inFlight());
+    sd_notify(0, "STOPPING=1\nSTATUS=draining in-flight deliveries");
+    handlers.setDraining(true);
+    server.stopAccepting();
+    grace.expires_after(kDrainGrace);
+    grace.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      spdlog::warn("drain grace elapsed; unfinished attempts will be retried after restart");
+      transport->shutdown();  // fails what is left; their outcomes are recorded as retries
+    });
+    dispatcher.stop([&] {
+      grace.cancel();
+      finish();
+    });
+  };
+
+  asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (!ec) shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
+  });
+
+  // An I/O error on commit is not retried in-process (the kernel may have dropped the dirty
+  // pages): stop and let systemd restart us, after which SQLite recovers from the WAL.
+  asio::steady_timer store_watch(io);
+  std::function<void()> watch_store = [&] {
+    store_watch.expires_after(std::chrono::milliseconds(200));
+    store_watch.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if ((*store)->failed()) {
+        spdlog::critical("the store hit an unrecoverable I/O error; exiting for a restart");
+        exit_code = kExitStoreFailure;
+        handlers.setDraining(true);
+        server.stopAccepting();
+        io.stop();
+        return;
+      }
+      watch_store();
+    });
+  };
+  watch_store();
+
+  io.run();
+  if (exit_code == 0) spdlog::info("omnigated stopped");
+  return exit_code;
+}
+
+}  // namespace omnigate::app

@@ -1,0 +1,322 @@
+#include "daemon/dispatch/dispatcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "daemon/dispatch/payload.h"
+#include "daemon/dispatch/transition.h"
+
+namespace omnigate::dispatch {
+
+using std::chrono::steady_clock;
+
+namespace {
+
+// How long a throttled provider waits when it gave no Retry-After: doubles per consecutive
+// throttle, from 1 s up to a minute.
+Millis throttlePause(int consecutive) {
+  return Millis(std::min<std::int64_t>(60'000, 1000LL << std::min(consecutive, 6)));
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(boost::asio::io_context& io, store::Store& store,
+                       transport::Transport& transport, const Clock& clock, Random& random,
+                       const config::Config& config,
+                       std::map<std::string, std::unique_ptr<ProviderState>> providers)
+    : io_(io),
+      store_(store),
+      transport_(transport),
+      clock_(clock),
+      random_(random),
+      retry_(config.retry),
+      providers_(std::move(providers)),
+      window_(config.dispatch.window),
+      timer_(io) {
+  for (const auto& [channel, settings] : config.channels) {
+    channel_providers_[channel] = settings.providers;
+  }
+  for (auto& [name, state] : providers_) {
+    state->tokens = std::max(1.0, state->rate);
+    state->tokens_at = steady_clock::now();
+  }
+}
+
+void Dispatcher::start() { pump(); }
+
+void Dispatcher::onPending(const store::DueJob& job) {
+  window_.offer(job);
+  if (!pump_posted_) {
+    pump_posted_ = true;
+    boost::asio::post(io_, [this] {
+      pump_posted_ = false;
+      pump();
+    });
+  }
+}
+
+void Dispatcher::stop(std::function<void()> drained) {
+  stopping_ = true;
+  timer_.cancel();
+  drained_ = std::move(drained);
+  if (in_flight_ == 0 && drained_) boost::asio::post(io_, std::exchange(drained_, nullptr));
+}
+
+ProviderState* Dispatcher::pickProvider(const std::string& channel, SteadyTime now,
+                                        std::optional<SteadyTime>& unblock_at) {
+  auto names = channel_providers_.find(channel);
+  if (names == channel_providers_.end()) return nullptr;
+  for (const auto& name : names->second) {
+    auto it = providers_.find(name);
+    if (it == providers_.end()) continue;
+    ProviderState& p = *it->second;
+    if (p.paused_until > now) {
+      unblock_at = std::min(unblock_at.value_or(p.paused_until), p.paused_until);
+      continue;
+    }
+    if (p.in_flight >= p.max_concurrency) continue;  // a completion will pump again
+    if (p.rate > 0) {
+      double elapsed = std::chrono::duration<double>(now - p.tokens_at).count();
+      p.tokens = std::min(std::max(1.0, p.rate), p.tokens + elapsed * p.rate);
+      p.tokens_at = now;
+      if (p.tokens < 1.0) {
+        auto wait = std::chrono::duration_cast<steady_clock::duration>(
+            std::chrono::duration<double>((1.0 - p.tokens) / p.rate));
+        unblock_at = std::min(unblock_at.value_or(now + wait), now + wait);
+        continue;
+      }
+    }
+    return &p;
+  }
+  return nullptr;
+}
+
+void Dispatcher::pump() {
+  if (stopping_) return;
+  const SysTime now = clock_.now();
+  const SteadyTime steady_now = steady_clock::now();
+  std::optional<SysTime> wake;
+  auto wakeAt = [&wake](SysTime t) { wake = std::min(wake.value_or(t), t); };
+
+  for (const auto& channel : window_.channels()) {
+    if (!channel_providers_.count(channel)) {
+      // No provider serves this channel any more (config changed): fail over now.
+      while (auto job = window_.popDue(channel, now)) failWithoutProvider(*job);
+      if (auto due = window_.earliestDue(channel)) wakeAt(*due);
+      continue;
+    }
+    while (true) {
+      auto due = window_.earliestDue(channel);
+      if (!due) break;
+      if (*due > now) {
+        wakeAt(*due);
+        break;
+      }
+      std::optional<SteadyTime> unblock_at;
+      ProviderState* provider = pickProvider(channel, steady_now, unblock_at);
+      if (!provider) {
+        if (unblock_at) wakeAt(now + std::chrono::duration_cast<Millis>(*unblock_at - steady_now));
+        break;
+      }
+      auto job = window_.popDue(channel, now);
+      if (provider->rate > 0) provider->tokens -= 1.0;
+      startAttempt(*job, provider);
+    }
+  }
+  refill();
+  armTimer(wake);
+}
+
+void Dispatcher::refill() {
+  if (!window_.needsRefill()) return;
+  window_.beginRefill();
+  const std::size_t limit = window_.refillLimit();
+  store_.loadDue(window_.refillAfter(), limit,
+                 [this, limit](Result<std::vector<store::DueJob>> loaded) {
+                   if (!loaded) {
+                     spdlog::warn("dispatch: could not load due messages: {}",
+                                  loaded.error().message);
+                     window_.abortRefill();
+                     // Try again shortly rather than spinning on a failing store.
+                     armTimer(clock_.now() + Millis(1000));
+                     return;
+                   }
+                   window_.finishRefill(loaded.value(), limit);
+                   pump();
+                 });
+}
+
+void Dispatcher::armTimer(std::optional<SysTime> wake) {
+  if (!wake) {
+    if (timer_wake_) timer_.cancel();
+    timer_wake_.reset();
+    return;
+  }
+  if (timer_wake_ && *timer_wake_ <= *wake && *timer_wake_ > clock_.now()) return;
+  timer_wake_ = wake;
+  auto delay = std::max(Millis(0), *wake - clock_.now());
+  timer_.expires_after(delay);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    timer_wake_.reset();
+    pump();
+  });
+}
+
+void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider) {
+  ++in_flight_;
+  ++provider->in_flight;
+  store::ClaimRequest claim{job.id, provider->name, clock_.now(), retry_.max_age, job.due};
+  store_.claim(std::move(claim), [this, provider, job](Result<store::ClaimResult> claimed) {
+    if (!claimed) {
+      spdlog::warn("dispatch: claim of {} failed: {}", job.id, claimed.error().message);
+      --provider->in_flight;
+      // The message is still pending on disk; reload the window from the store.
+      window_.invalidate();
+      attemptDone();
+      return;
+    }
+    if (claimed->outcome != store::ClaimOutcome::Claimed) {
+      if (claimed->outcome == store::ClaimOutcome::Expired) {
+        ++stats_.expired;
+        spdlog::info("message {} expired before delivery", job.id);
+      }
+      --provider->in_flight;
+      attemptDone();
+      return;
+    }
+    ++stats_.claimed;
+    ++provider->attempts;
+    const store::MessageRecord& message = claimed->message;
+    const int attempt = claimed->attempt_number;
+    auto payload = payloadFromJson(message.payload_json);
+    Result<channels::OutboundMessage> outbound =
+        payload ? buildOutbound(*payload, message, message.channel(), attempt, clock_.now())
+                : Result<channels::OutboundMessage>(payload.error());
+    Result<channels::TransportRequest> request =
+        outbound ? provider->provider->encode(*outbound)
+                 : Result<channels::TransportRequest>(outbound.error());
+    if (!request) {
+      channels::Verdict verdict;
+      verdict.disposition = channels::Disposition::Rejected;
+      verdict.provider_code = request.error().code;
+      verdict.detail = request.error().message;
+      complete(message, attempt, provider, verdict);
+      return;
+    }
+    request->timeout = provider->timeout;
+    transport_.submit(
+        std::move(request.value()),
+        [this, provider, message, attempt, outbound = std::move(outbound.value())](
+            transport::Outcome outcome) {
+          channels::Verdict verdict =
+              std::holds_alternative<channels::TransportReply>(outcome)
+                  ? provider->provider->interpret(outbound,
+                                                  std::get<channels::TransportReply>(outcome))
+                  : provider->provider->interpretFailure(
+                        outbound, std::get<channels::TransportFailure>(outcome));
+          complete(message, attempt, provider, verdict);
+        });
+  });
+}
+
+void Dispatcher::failWithoutProvider(const store::DueJob& job) {
+  ++in_flight_;
+  store::ClaimRequest claim{job.id, "none", clock_.now(), retry_.max_age, job.due};
+  store_.claim(std::move(claim), [this, job](Result<store::ClaimResult> claimed) {
+    if (!claimed || claimed->outcome != store::ClaimOutcome::Claimed) {
+      attemptDone();
+      return;
+    }
+    channels::Verdict verdict;
+    verdict.disposition = channels::Disposition::Rejected;
+    verdict.provider_code = "no_provider";
+    verdict.detail = "no provider is configured for channel " + job.channel;
+    complete(claimed->message, claimed->attempt_number, nullptr, verdict);
+  });
+}
+
+void Dispatcher::complete(const store::MessageRecord& message, int attempt_number,
+                          ProviderState* provider, const channels::Verdict& verdict) {
+  const std::string provider_name = provider ? provider->name : "none";
+  if (provider) {
+    --provider->in_flight;
+    if (verdict.disposition == channels::Disposition::Accepted) {
+      ++provider->accepted;
+      provider->consecutive_pauses = 0;
+    }
+    if (verdict.pause_provider) {
+      Millis pause = verdict.retry_after
+                         ? std::chrono::duration_cast<Millis>(*verdict.retry_after)
+                         : throttlePause(provider->consecutive_pauses);
+      if (verdict.disposition == channels::Disposition::Misconfigured) {
+        pause = std::max(pause, Millis(60'000));
+      }
+      ++provider->consecutive_pauses;
+      ++provider->pauses;
+      provider->paused_until = std::max(provider->paused_until, steady_clock::now() + pause);
+      spdlog::warn("provider {} paused for {}: {}", provider->name, formatDuration(pause),
+                   verdict.detail.empty() ? verdict.provider_code : verdict.detail);
+    }
+  }
+  store::AttemptFinish finish = decideTransition(message, attempt_number, provider_name, verdict,
+                                                 clock_.now(), retry_, random_);
+  switch (finish.new_status) {
+    case store::MessageStatus::Sent: ++stats_.sent; break;
+    case store::MessageStatus::Failed: ++stats_.failed; break;
+    case store::MessageStatus::Expired: ++stats_.expired; break;
+    case store::MessageStatus::Queued:
+      if (finish.channel_index != message.channel_index) {
+        ++stats_.fell_back;
+      } else {
+        ++stats_.retried;
+      }
+      break;
+    default: break;
+  }
+  spdlog::info("message {} attempt {} via {} ({}): {} -> {}{}{}", message.id, attempt_number,
+               provider_name, message.channel(), channels::toString(verdict.disposition),
+               store::toString(finish.new_status), finish.reason.empty() ? "" : ": ",
+               finish.reason);
+  std::string channel_after;
+  if (finish.channel_index >= 0 && finish.channel_index < static_cast<int>(message.plan.size())) {
+    channel_after = message.plan[finish.channel_index];
+  }
+  recordFinish(std::move(finish), std::move(channel_after));
+  pump();
+}
+
+void Dispatcher::recordFinish(store::AttemptFinish finish, std::string channel_after) {
+  store_.finishAttempt(finish, [this, finish, channel_after](Result<Ok> written) {
+    if (!written) {
+      if (store_.failed()) {
+        // The process is about to exit; recovery will retry this message after restart.
+        attemptDone();
+        return;
+      }
+      // Transient (e.g. disk full): keep the outcome in memory and write it again shortly.
+      spdlog::warn("dispatch: recording attempt of {} failed ({}); retrying", finish.id,
+                   written.error().message);
+      auto retry = std::make_shared<boost::asio::steady_timer>(io_, std::chrono::seconds(1));
+      retry->async_wait([this, retry, finish, channel_after](const boost::system::error_code&) {
+        recordFinish(finish, channel_after);
+      });
+      return;
+    }
+    if (finish.next_attempt_at) onPending({*finish.next_attempt_at, finish.id, channel_after});
+    attemptDone();
+  });
+}
+
+void Dispatcher::attemptDone() {
+  --in_flight_;
+  if (stopping_) {
+    if (in_flight_ == 0 && drained_) boost::asio::post(io_, std::exchange(drained_, nullptr));
+    return;
+  }
+  pump();
+}
+
+}  // namespace omnigate::dispatch

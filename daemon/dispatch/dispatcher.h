@@ -1,0 +1,105 @@
+#pragma once
+
+// Moves pending messages to providers. Runs entirely on the io_context thread: it takes due jobs
+// from the DueWindow, respects each provider's pause, concurrency limit and rate, claims the job
+// in the store (where cancellation and expiry are checked), encodes it with the provider, hands
+// it to the transport, and records the Verdict as a store transition.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "channels/provider.h"
+#include "daemon/common/clock.h"
+#include "daemon/config/config.h"
+#include "daemon/dispatch/due_window.h"
+#include "daemon/store/store.h"
+#include "daemon/transport/transport.h"
+
+namespace omnigate::dispatch {
+
+struct ProviderState {
+  std::string name;
+  channels::ProviderPtr provider;
+  int max_concurrency = 8;
+  double rate = 0;  // per second, 0 = unlimited
+  Millis timeout{30'000};
+
+  int in_flight = 0;
+  std::chrono::steady_clock::time_point paused_until{};
+  int consecutive_pauses = 0;
+  double tokens = 0;
+  std::chrono::steady_clock::time_point tokens_at{};
+  // Counters for /metrics and /v1/stats.
+  std::uint64_t attempts = 0;
+  std::uint64_t accepted = 0;
+  std::uint64_t pauses = 0;
+};
+
+struct DispatcherStats {
+  std::uint64_t claimed = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t retried = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t expired = 0;
+  std::uint64_t fell_back = 0;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(boost::asio::io_context& io, store::Store& store, transport::Transport& transport,
+             const Clock& clock, Random& random, const config::Config& config,
+             std::map<std::string, std::unique_ptr<ProviderState>> providers);
+
+  void start();
+  // A message became pending (accepted, or moved by someone other than the dispatcher).
+  void onPending(const store::DueJob& job);
+  // Stops taking new work; `drained` runs once nothing is in flight.
+  void stop(std::function<void()> drained);
+
+  int inFlight() const { return in_flight_; }
+  std::size_t windowSize() const { return window_.size(); }
+  const DispatcherStats& stats() const { return stats_; }
+  const std::map<std::string, std::unique_ptr<ProviderState>>& providers() const {
+    return providers_;
+  }
+
+ private:
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  void pump();
+  void refill();
+  void armTimer(std::optional<SysTime> wake);
+  ProviderState* pickProvider(const std::string& channel, SteadyTime now,
+                              std::optional<SteadyTime>& unblock_at);
+  void startAttempt(const store::DueJob& job, ProviderState* provider);
+  void failWithoutProvider(const store::DueJob& job);
+  void complete(const store::MessageRecord& message, int attempt_number, ProviderState* provider,
+                const channels::Verdict& verdict);
+  void recordFinish(store::AttemptFinish finish, std::string channel_after);
+  void attemptDone();
+
+  boost::asio::io_context& io_;
+  store::Store& store_;
+  transport::Transport& transport_;
+  const Clock& clock_;
+  Random& random_;
+  config::RetryConfig retry_;
+  std::map<std::string, std::vector<std::string>> channel_providers_;
+  std::map<std::string, std::unique_ptr<ProviderState>> providers_;
+  DueWindow window_;
+  boost::asio::steady_timer timer_;
+  std::optional<SysTime> timer_wake_;
+  bool pump_posted_ = false;
+  bool stopping_ = false;
+  int in_flight_ = 0;  // claims, attempts and their store writes not yet finished
+  std::function<void()> drained_;
+  DispatcherStats stats_;
+};
+
+}  // namespace omnigate::dispatch

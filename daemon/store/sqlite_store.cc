@@ -1,0 +1,719 @@
+#include "daemon/store/sqlite_store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+namespace omnigate::store {
+namespace {
+
+// 'OMNG': marks the file as ours, so a foreign database is refused rather than migrated.
+constexpr int kApplicationId = 0x4f4d4e47;
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE messages (
+  id               TEXT PRIMARY KEY,
+  idempotency_key  TEXT UNIQUE,
+  request_hash     TEXT NOT NULL,
+  customer_id      TEXT NOT NULL DEFAULT '',
+  category         TEXT NOT NULL,
+  priority         TEXT NOT NULL,
+  status           TEXT NOT NULL,
+  plan             TEXT NOT NULL,
+  channel_index    INTEGER NOT NULL DEFAULT 0,
+  channel_attempts INTEGER NOT NULL DEFAULT 0,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  reason           TEXT NOT NULL DEFAULT '',
+  payload          TEXT NOT NULL,
+  decision         TEXT NOT NULL,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  send_at          INTEGER,
+  expires_at       INTEGER,
+  next_attempt_at  INTEGER
+) WITHOUT ROWID;
+CREATE INDEX messages_due ON messages (next_attempt_at, id) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX messages_sending ON messages (status) WHERE status = 'sending';
+CREATE TABLE attempts (
+  message_id          TEXT NOT NULL,
+  n                   INTEGER NOT NULL,
+  channel             TEXT NOT NULL,
+  provider            TEXT NOT NULL,
+  started_at          INTEGER NOT NULL,
+  finished_at         INTEGER,
+  outcome             TEXT NOT NULL,
+  code                TEXT NOT NULL DEFAULT '',
+  detail              TEXT NOT NULL DEFAULT '',
+  provider_message_id TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (message_id, n)
+) WITHOUT ROWID;
+)sql"},
+};
+
+constexpr const char* kStatusNames[] = {"queued", "scheduled", "sending",  "sent",     "delivered",
+                                        "read",   "failed",    "expired",  "cancelled", "suppressed"};
+
+std::string planToJson(const std::vector<std::string>& plan) {
+  boost::json::array array;
+  for (const auto& channel : plan) array.emplace_back(channel);
+  return boost::json::serialize(array);
+}
+
+std::vector<std::string> planFromJson(const std::string& text) {
+  std::vector<std::string> plan;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec || !value.is_array()) return plan;
+  for (const auto& item : value.as_array()) {
+    if (item.is_string()) plan.emplace_back(item.as_string());
+  }
+  return plan;
+}
+
+void bindOptionalTime(SQLite::Statement& stmt, int index, const std::optional<SysTime>& time) {
+  if (time) {
+    stmt.bind(index, static_cast<int64_t>(toUnixMillis(*time)));
+  } else {
+    stmt.bind(index);
+  }
+}
+
+std::optional<SysTime> optionalTime(const SQLite::Column& column) {
+  if (column.isNull()) return std::nullopt;
+  return fromUnixMillis(column.getInt64());
+}
+
+// Column list shared by every query that returns a MessageRecord.
+constexpr const char* kMessageColumns =
+    "id, customer_id, category, priority, status, plan, channel_index, channel_attempts, "
+    "attempts, reason, payload, decision, created_at, updated_at, send_at, expires_at, "
+    "next_attempt_at";
+
+MessageRecord readMessage(SQLite::Statement& stmt) {
+  MessageRecord m;
+  m.id = stmt.getColumn(0).getString();
+  m.customer_id = stmt.getColumn(1).getString();
+  m.category = stmt.getColumn(2).getString();
+  m.priority = stmt.getColumn(3).getString();
+  m.status = parseMessageStatus(stmt.getColumn(4).getString()).value_or(MessageStatus::Failed);
+  m.plan = planFromJson(stmt.getColumn(5).getString());
+  m.channel_index = stmt.getColumn(6).getInt();
+  m.channel_attempts = stmt.getColumn(7).getInt();
+  m.attempts = stmt.getColumn(8).getInt();
+  m.reason = stmt.getColumn(9).getString();
+  m.payload_json = stmt.getColumn(10).getString();
+  m.decision_json = stmt.getColumn(11).getString();
+  m.created_at = fromUnixMillis(stmt.getColumn(12).getInt64());
+  m.updated_at = fromUnixMillis(stmt.getColumn(13).getInt64());
+  m.send_at = optionalTime(stmt.getColumn(14));
+  m.expires_at = optionalTime(stmt.getColumn(15));
+  m.next_attempt_at = optionalTime(stmt.getColumn(16));
+  return m;
+}
+
+bool isPending(MessageStatus status) {
+  return status == MessageStatus::Queued || status == MessageStatus::Scheduled;
+}
+
+Error storeError(const SQLite::Exception& e) {
+  int primary = e.getErrorCode() & 0xff;
+  if (primary == SQLITE_FULL) {
+    return makeError("storage_full", std::string("the state directory is full: ") + e.what());
+  }
+  if (primary == SQLITE_IOERR) {
+    return makeError("storage_io_error", std::string("storage I/O error: ") + e.what());
+  }
+  return makeError("storage_error", e.what());
+}
+
+}  // namespace
+
+const char* toString(MessageStatus status) { return kStatusNames[static_cast<int>(status)]; }
+
+std::optional<MessageStatus> parseMessageStatus(std::string_view text) {
+  for (int i = 0; i < static_cast<int>(std::size(kStatusNames)); ++i) {
+    if (text == kStatusNames[i]) return static_cast<MessageStatus>(i);
+  }
+  return std::nullopt;
+}
+
+bool isFinal(MessageStatus status) {
+  switch (status) {
+    case MessageStatus::Queued:
+    case MessageStatus::Scheduled:
+    case MessageStatus::Sending:
+      return false;
+    default:
+      return true;
+  }
+}
+
+const std::string& MessageRecord::channel() const {
+  static const std::string kNone;
+  if (channel_index < 0 || channel_index >= static_cast<int>(plan.size())) return kNone;
+  return plan[channel_index];
+}
+
+class SqliteStore::Impl {
+ public:
+  struct Operation {
+    // Runs inside the batch's transaction; returns the completion to post after COMMIT.
+    std::function<std::function<void()>(Impl&)> run;
+    std::function<void(Error)> fail;
+  };
+
+  Impl(std::unique_ptr<SQLite::Database> db, int lock_fd, std::size_t max_batch, Poster post)
+      : db_(std::move(db)), lock_fd_(lock_fd), max_batch_(max_batch), post_(std::move(post)) {}
+
+  ~Impl() {
+    stop();
+    statements_.clear();
+    db_.reset();
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+
+  void start() {
+    thread_ = std::thread([this] { loop(); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  template <class T>
+  void enqueue(std::function<Result<T>(Impl&)> body, Callback<T> done) {
+    Operation op;
+    op.run = [body = std::move(body), done](Impl& impl) -> std::function<void()> {
+      auto result = std::make_shared<Result<T>>(body(impl));
+      return [done, result]() { done(std::move(*result)); };
+    };
+    op.fail = [done](Error error) { done(std::move(error)); };
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_ || failed_) {
+        auto error = failed_ ? makeError("storage_io_error", "the store has failed")
+                             : makeError("shutting_down", "the store is closing");
+        post_([fail = std::move(op.fail), error]() { fail(error); });
+        return;
+      }
+      queue_.push_back(std::move(op));
+    }
+    wake_.notify_one();
+  }
+
+  SQLite::Statement& statement(const std::string& sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      it = statements_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql)).first;
+    } else {
+      it->second->reset();
+      it->second->clearBindings();
+    }
+    return *it->second;
+  }
+
+  SQLite::Database& db() { return *db_; }
+  bool failed() const { return failed_.load(); }
+  StoreStats stats() const {
+    std::lock_guard lock(mutex_);
+    return stats_;
+  }
+  std::size_t queued() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+  }
+
+ private:
+  void loop() {
+    std::vector<Operation> batch;
+    while (true) {
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping, and everything queued has run
+        while (!queue_.empty() && batch.size() < max_batch_) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      runBatch(batch);
+      batch.clear();
+    }
+  }
+
+  void runBatch(std::vector<Operation>& batch) {
+    std::vector<std::function<void()>> completions;
+    completions.reserve(batch.size());
+    try {
+      db_->exec("BEGIN IMMEDIATE");
+      for (auto& op : batch) completions.push_back(op.run(*this));
+      db_->exec("COMMIT");
+    } catch (const SQLite::Exception& e) {
+      rollback();
+      Error error = storeError(e);
+      if (error.code == "storage_io_error") {
+        // An fsync/write error is not retried (dirty pages may already be gone): fail
+        // everything, refuse new work, and let the daemon exit for systemd to restart it.
+        failAll(batch, error);
+        failed_ = true;
+        return;
+      }
+      if (batch.size() > 1) {
+        // Isolate the operation at fault: each one again in its own transaction.
+        for (auto& op : batch) {
+          std::vector<Operation> single;
+          single.push_back(std::move(op));
+          runBatch(single);
+        }
+        return;
+      }
+      failAll(batch, error);
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      stats_.commits++;
+      stats_.operations += batch.size();
+      stats_.max_batch_seen = std::max<std::uint64_t>(stats_.max_batch_seen, batch.size());
+    }
+    for (auto& completion : completions) post_(std::move(completion));
+  }
+
+  void rollback() {
+    try {
+      if (!db_->getHandle() || sqlite3_get_autocommit(db_->getHandle()) == 0) {
+        db_->exec("ROLLBACK");
+      }
+    } catch (const SQLite::Exception&) {
+      // The transaction is already gone (SQLite rolls back by itself on some errors).
+    }
+  }
+
+  void failAll(std::vector<Operation>& batch, const Error& error) {
+    for (auto& op : batch) {
+      post_([fail = std::move(op.fail), error]() { fail(error); });
+    }
+  }
+
+  std::unique_ptr<SQLite::Database> db_;
+  int lock_fd_;
+  std::size_t max_batch_;
+  Poster post_;
+  std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Operation> queue_;
+  bool stopping_ = false;
+  std::atomic<bool> failed_{false};
+  StoreStats stats_;
+  std::thread thread_;
+};
+
+namespace {
+
+Result<int> lockStateFile(const std::string& db_path) {
+  std::string lock_path = db_path + ".lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return makeError("store_lock", "cannot open lock file " + lock_path + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return makeError("store_locked", "another omnigated is already using " + db_path +
+                                           " (lock held on " + lock_path + ")");
+    }
+    return makeError("store_lock", "cannot lock " + lock_path + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+// Refuses, without writing anything, a non-empty file that is not an omnigate database.
+Status checkForeignFile(SQLite::Database& db, const std::string& path) {
+  int app_id = db.execAndGet("PRAGMA application_id").getInt();
+  int tables = db.execAndGet("SELECT count(*) FROM sqlite_schema").getInt();
+  if (app_id == kApplicationId || (app_id == 0 && tables == 0)) return Ok{};
+  return makeError("store_foreign", path + " is not an omnigate database (application_id " +
+                                        std::to_string(app_id) + ", " + std::to_string(tables) +
+                                        " schema objects); refusing to touch it");
+}
+
+Status migrate(SQLite::Database& db) {
+  int version = db.execAndGet("PRAGMA user_version").getInt();
+  constexpr int kLatest = std::size(kMigrations);
+  if (version > kLatest) {
+    return makeError("store_version", "the database schema version " + std::to_string(version) +
+                                          " is newer than this omnigated understands (" +
+                                          std::to_string(kLatest) + ")");
+  }
+  for (const auto& migration : kMigrations) {
+    if (migration.version <= version) continue;
+    SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+    db.exec(migration.sql);
+    db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
+    db.exec("PRAGMA user_version = " + std::to_string(migration.version));
+    txn.commit();
+  }
+  return Ok{};
+}
+
+RecoveryReport recover(SQLite::Database& db, SysTime now) {
+  RecoveryReport report;
+  SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+  // A claimed message whose outcome was never recorded may or may not have reached the
+  // provider: it is retried (at-least-once), never assumed sent.
+  SQLite::Statement attempts(db,
+                             "UPDATE attempts SET outcome = 'interrupted', finished_at = ?, "
+                             "detail = 'the daemon stopped before the provider answered' "
+                             "WHERE outcome = 'in_flight'");
+  attempts.bind(1, static_cast<int64_t>(toUnixMillis(now)));
+  attempts.exec();
+  SQLite::Statement messages(db,
+                             "UPDATE messages SET status = 'queued', next_attempt_at = ?, "
+                             "updated_at = ? WHERE status = 'sending'");
+  messages.bind(1, static_cast<int64_t>(toUnixMillis(now)));
+  messages.bind(2, static_cast<int64_t>(toUnixMillis(now)));
+  report.interrupted = messages.exec();
+  txn.commit();
+  report.pending =
+      db.execAndGet("SELECT count(*) FROM messages WHERE next_attempt_at IS NOT NULL").getInt64();
+  return report;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions& options,
+                                                       Poster post_completion,
+                                                       RecoveryReport* report) {
+  auto lock = lockStateFile(options.path);
+  if (!lock) return lock.error();
+  int lock_fd = lock.value();
+  auto release = [&] { ::close(lock_fd); };
+  try {
+    auto db = std::make_unique<SQLite::Database>(
+        options.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
+    if (auto foreign = checkForeignFile(*db, options.path); !foreign) {
+      release();
+      return foreign.error();
+    }
+    std::string mode = db->execAndGet("PRAGMA journal_mode = WAL").getString();
+    db->exec("PRAGMA synchronous = FULL");
+    if (mode != "wal" || db->execAndGet("PRAGMA synchronous").getInt() != 2) {
+      release();
+      return makeError("store_durability",
+                       "SQLite refused WAL with synchronous=FULL on " + options.path);
+    }
+    db->exec("PRAGMA busy_timeout = 5000");
+    db->exec("PRAGMA foreign_keys = OFF");
+    if (auto migrated = migrate(*db); !migrated) {
+      release();
+      return migrated.error();
+    }
+    auto recovery = recover(*db, options.now);
+    if (report) *report = recovery;
+    ::chmod(options.path.c_str(), 0600);
+    auto impl = std::make_unique<Impl>(std::move(db), lock_fd, options.max_batch,
+                                       std::move(post_completion));
+    impl->start();
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+  } catch (const SQLite::Exception& e) {
+    release();
+    int primary = e.getErrorCode() & 0xff;
+    if (primary == SQLITE_NOTADB || primary == SQLITE_CORRUPT) {
+      return makeError("store_corrupt", options.path +
+                                            " is corrupt or not a SQLite database; refusing to "
+                                            "start and leaving it untouched (" +
+                                            e.what() + ")");
+    }
+    return makeError("store_open", "cannot open " + options.path + ": " + e.what());
+  }
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+void SqliteStore::close() { impl_->stop(); }
+bool SqliteStore::failed() const { return impl_->failed(); }
+StoreStats SqliteStore::stats() const { return impl_->stats(); }
+std::size_t SqliteStore::queuedOperations() const { return impl_->queued(); }
+
+namespace {
+
+std::optional<MessageRecord> findMessage(SqliteStore::Impl& impl, const std::string& id) {
+  auto& stmt =
+      impl.statement(std::string("SELECT ") + kMessageColumns + " FROM messages WHERE id = ?");
+  stmt.bind(1, id);
+  if (!stmt.executeStep()) return std::nullopt;
+  return readMessage(stmt);
+}
+
+std::optional<std::pair<MessageRecord, std::string>> findByIdempotencyKey(SqliteStore::Impl& impl,
+                                                                          const std::string& key) {
+  auto& stmt = impl.statement(std::string("SELECT ") + kMessageColumns +
+                              ", request_hash FROM messages WHERE idempotency_key = ?");
+  stmt.bind(1, key);
+  if (!stmt.executeStep()) return std::nullopt;
+  auto record = readMessage(stmt);
+  return std::make_pair(std::move(record), stmt.getColumn(17).getString());
+}
+
+}  // namespace
+
+void SqliteStore::submit(NewMessage message, Callback<SubmitResult> done) {
+  impl_->enqueue<SubmitResult>(
+      [message = std::move(message)](Impl& impl) -> Result<SubmitResult> {
+        if (!message.idempotency_key.empty()) {
+          if (auto earlier = findByIdempotencyKey(impl, message.idempotency_key)) {
+            SubmitResult result;
+            result.outcome = earlier->second == message.request_hash ? SubmitOutcome::Replayed
+                                                                     : SubmitOutcome::Conflict;
+            result.message = std::move(earlier->first);
+            return result;
+          }
+        }
+        auto& stmt = impl.statement(
+            "INSERT INTO messages (id, idempotency_key, request_hash, customer_id, category, "
+            "priority, status, plan, reason, payload, decision, created_at, updated_at, "
+            "send_at, expires_at, next_attempt_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        stmt.bind(1, message.id);
+        if (message.idempotency_key.empty()) {
+          stmt.bind(2);
+        } else {
+          stmt.bind(2, message.idempotency_key);
+        }
+        stmt.bind(3, message.request_hash);
+        stmt.bind(4, message.customer_id);
+        stmt.bind(5, message.category);
+        stmt.bind(6, message.priority);
+        stmt.bind(7, toString(message.status));
+        stmt.bind(8, planToJson(message.plan));
+        stmt.bind(9, message.reason);
+        stmt.bind(10, message.payload_json);
+        stmt.bind(11, message.decision_json);
+        const auto created = static_cast<int64_t>(toUnixMillis(message.created_at));
+        stmt.bind(12, created);
+        stmt.bind(13, created);
+        bindOptionalTime(stmt, 14, message.send_at);
+        bindOptionalTime(stmt, 15, message.expires_at);
+        std::optional<SysTime> next;
+        if (isPending(message.status)) next = message.send_at.value_or(message.created_at);
+        bindOptionalTime(stmt, 16, next);
+        stmt.exec();
+
+        SubmitResult result;
+        result.outcome = SubmitOutcome::Created;
+        MessageRecord& m = result.message;
+        m.id = message.id;
+        m.customer_id = message.customer_id;
+        m.category = message.category;
+        m.priority = message.priority;
+        m.status = message.status;
+        m.plan = message.plan;
+        m.reason = message.reason;
+        m.decision_json = message.decision_json;
+        m.created_at = m.updated_at = message.created_at;
+        m.send_at = message.send_at;
+        m.expires_at = message.expires_at;
+        m.next_attempt_at = next;
+        return result;
+      },
+      std::move(done));
+}
+
+void SqliteStore::get(std::string id, Callback<std::optional<MessageRecord>> done) {
+  impl_->enqueue<std::optional<MessageRecord>>(
+      [id = std::move(id)](Impl& impl) -> Result<std::optional<MessageRecord>> {
+        auto message = findMessage(impl, id);
+        if (!message) return std::optional<MessageRecord>();
+        auto& stmt = impl.statement(
+            "SELECT n, channel, provider, started_at, finished_at, outcome, code, detail, "
+            "provider_message_id FROM attempts WHERE message_id = ? ORDER BY n");
+        stmt.bind(1, id);
+        while (stmt.executeStep()) {
+          Attempt a;
+          a.n = stmt.getColumn(0).getInt();
+          a.channel = stmt.getColumn(1).getString();
+          a.provider = stmt.getColumn(2).getString();
+          a.started_at = fromUnixMillis(stmt.getColumn(3).getInt64());
+          a.finished_at = optionalTime(stmt.getColumn(4));
+          a.outcome = stmt.getColumn(5).getString();
+          a.code = stmt.getColumn(6).getString();
+          a.detail = stmt.getColumn(7).getString();
+          a.provider_message_id = stmt.getColumn(8).getString();
+          message->attempt_log.push_back(std::move(a));
+        }
+        return message;
+      },
+      std::move(done));
+}
+
+void SqliteStore::cancel(std::string id, SysTime now, Callback<CancelResult> done) {
+  impl_->enqueue<CancelResult>(
+      [id = std::move(id), now](Impl& impl) -> Result<CancelResult> {
+        CancelResult result;
+        auto message = findMessage(impl, id);
+        if (!message) {
+          result.outcome = CancelOutcome::NotFound;
+          return result;
+        }
+        result.status = message->status;
+        if (isFinal(message->status)) {
+          result.outcome = CancelOutcome::AlreadyFinal;
+          return result;
+        }
+        if (message->status == MessageStatus::Sending) {
+          result.outcome = CancelOutcome::InFlight;
+          return result;
+        }
+        auto& stmt = impl.statement(
+            "UPDATE messages SET status = 'cancelled', next_attempt_at = NULL, updated_at = ?, "
+            "reason = 'cancelled by the caller' WHERE id = ?");
+        stmt.bind(1, static_cast<int64_t>(toUnixMillis(now)));
+        stmt.bind(2, id);
+        stmt.exec();
+        result.outcome = CancelOutcome::Cancelled;
+        result.status = MessageStatus::Cancelled;
+        return result;
+      },
+      std::move(done));
+}
+
+void SqliteStore::claim(ClaimRequest request, Callback<ClaimResult> done) {
+  impl_->enqueue<ClaimResult>(
+      [request = std::move(request)](Impl& impl) -> Result<ClaimResult> {
+        ClaimResult result;
+        auto message = findMessage(impl, request.id);
+        if (!message || !isPending(message->status)) return result;
+        if (request.expected_due && message->next_attempt_at != request.expected_due) return result;
+        const auto now_ms = static_cast<int64_t>(toUnixMillis(request.now));
+        bool past_ttl = message->expires_at && *message->expires_at <= request.now;
+        bool past_max_age =
+            request.max_age.count() > 0 && message->created_at + request.max_age <= request.now;
+        if (past_ttl || past_max_age) {
+          auto& stmt = impl.statement(
+              "UPDATE messages SET status = 'expired', next_attempt_at = NULL, updated_at = ?, "
+              "reason = ? WHERE id = ?");
+          stmt.bind(1, now_ms);
+          stmt.bind(2, past_ttl ? "ttl elapsed before delivery" : "retry.max_age elapsed");
+          stmt.bind(3, request.id);
+          stmt.exec();
+          result.outcome = ClaimOutcome::Expired;
+          return result;
+        }
+        message->attempts += 1;
+        message->channel_attempts += 1;
+        message->status = MessageStatus::Sending;
+        auto& update = impl.statement(
+            "UPDATE messages SET status = 'sending', attempts = ?, channel_attempts = ?, "
+            "next_attempt_at = NULL, updated_at = ? WHERE id = ?");
+        update.bind(1, message->attempts);
+        update.bind(2, message->channel_attempts);
+        update.bind(3, now_ms);
+        update.bind(4, request.id);
+        update.exec();
+        auto& attempt = impl.statement(
+            "INSERT INTO attempts (message_id, n, channel, provider, started_at, outcome) "
+            "VALUES (?, ?, ?, ?, ?, 'in_flight')");
+        attempt.bind(1, request.id);
+        attempt.bind(2, message->attempts);
+        attempt.bind(3, message->channel());
+        attempt.bind(4, request.provider);
+        attempt.bind(5, now_ms);
+        attempt.exec();
+        result.outcome = ClaimOutcome::Claimed;
+        result.attempt_number = message->attempts;
+        result.message = std::move(*message);
+        return result;
+      },
+      std::move(done));
+}
+
+void SqliteStore::finishAttempt(AttemptFinish finish, Callback<Ok> done) {
+  impl_->enqueue<Ok>(
+      [finish = std::move(finish)](Impl& impl) -> Result<Ok> {
+        const auto now_ms = static_cast<int64_t>(toUnixMillis(finish.finished_at));
+        auto& attempt = impl.statement(
+            "UPDATE attempts SET finished_at = ?, outcome = ?, code = ?, detail = ?, "
+            "provider_message_id = ? WHERE message_id = ? AND n = ?");
+        attempt.bind(1, now_ms);
+        attempt.bind(2, finish.outcome);
+        attempt.bind(3, finish.code);
+        attempt.bind(4, finish.detail);
+        attempt.bind(5, finish.provider_message_id);
+        attempt.bind(6, finish.id);
+        attempt.bind(7, finish.attempt_number);
+        attempt.exec();
+        // Only a message still `sending` moves: a crash-recovered or cancelled one keeps its state.
+        auto& message = impl.statement(
+            "UPDATE messages SET status = ?, channel_index = ?, channel_attempts = ?, "
+            "next_attempt_at = ?, reason = ?, updated_at = ? WHERE id = ? AND status = 'sending'");
+        message.bind(1, toString(finish.new_status));
+        message.bind(2, finish.channel_index);
+        message.bind(3, finish.channel_attempts);
+        bindOptionalTime(message, 4, finish.next_attempt_at);
+        message.bind(5, finish.reason);
+        message.bind(6, now_ms);
+        message.bind(7, finish.id);
+        message.exec();
+        return Ok{};
+      },
+      std::move(done));
+}
+
+void SqliteStore::loadDue(std::optional<DueJob> after, std::size_t limit,
+                          Callback<std::vector<DueJob>> done) {
+  impl_->enqueue<std::vector<DueJob>>(
+      [after = std::move(after), limit](Impl& impl) -> Result<std::vector<DueJob>> {
+        std::vector<DueJob> jobs;
+        auto& stmt = impl.statement(
+            after ? "SELECT next_attempt_at, id, plan, channel_index FROM messages "
+                    "WHERE next_attempt_at IS NOT NULL AND (next_attempt_at, id) > (?, ?) "
+                    "ORDER BY next_attempt_at, id LIMIT ?"
+                  : "SELECT next_attempt_at, id, plan, channel_index FROM messages "
+                    "WHERE next_attempt_at IS NOT NULL ORDER BY next_attempt_at, id LIMIT ?");
+        int index = 1;
+        if (after) {
+          stmt.bind(index++, static_cast<int64_t>(toUnixMillis(after->due)));
+          stmt.bind(index++, after->id);
+        }
+        stmt.bind(index, static_cast<int64_t>(limit));
+        while (stmt.executeStep()) {
+          DueJob job;
+          job.due = fromUnixMillis(stmt.getColumn(0).getInt64());
+          job.id = stmt.getColumn(1).getString();
+          auto plan = planFromJson(stmt.getColumn(2).getString());
+          int channel_index = stmt.getColumn(3).getInt();
+          if (channel_index >= 0 && channel_index < static_cast<int>(plan.size())) {
+            job.channel = plan[channel_index];
+          }
+          jobs.push_back(std::move(job));
+        }
+        return jobs;
+      },
+      std::move(done));
+}
+
+}  // namespace omnigate::store

@@ -1,0 +1,68 @@
+#pragma once
+
+// The SQLite backend of Store: one connection on one thread (Debian 12's SQLite 3.40 has the
+// WAL-reset bug that needs two connections, so there is never a second one), WAL with
+// synchronous=FULL, and group commit: whatever operations are queued when the thread wakes are
+// run in one BEGIN IMMEDIATE ... COMMIT, and their completions are posted only after COMMIT.
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "daemon/store/store.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace omnigate::store {
+
+using Poster = std::function<void(std::function<void()>)>;
+
+struct SqliteStoreOptions {
+  std::string path;
+  std::size_t max_batch = 1024;
+  SysTime now;  // for recovery bookkeeping
+};
+
+struct StoreStats {
+  std::uint64_t commits = 0;
+  std::uint64_t operations = 0;
+  std::uint64_t max_batch_seen = 0;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if absent) and migrates the database, takes the lock that keeps a second
+  // daemon away, and turns attempts that were in flight at the last crash back into pending
+  // work. Refuses a file that is not an omnigate database without writing to it.
+  static Result<std::unique_ptr<SqliteStore>> open(const SqliteStoreOptions& options,
+                                                   Poster post_completion,
+                                                   RecoveryReport* report = nullptr);
+  ~SqliteStore() override;
+
+  void submit(NewMessage message, Callback<SubmitResult> done) override;
+  void get(std::string id, Callback<std::optional<MessageRecord>> done) override;
+  void cancel(std::string id, SysTime now, Callback<CancelResult> done) override;
+  void claim(ClaimRequest request, Callback<ClaimResult> done) override;
+  void finishAttempt(AttemptFinish finish, Callback<Ok> done) override;
+  void loadDue(std::optional<DueJob> after, std::size_t limit,
+               Callback<std::vector<DueJob>> done) override;
+  void close() override;
+  bool failed() const override;
+
+  StoreStats stats() const;
+  std::size_t queuedOperations() const;
+
+  class Impl;
+
+ private:
+  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace omnigate::store

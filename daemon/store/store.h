@@ -1,0 +1,168 @@
+#pragma once
+
+// The durable record of every accepted message. The interface is asynchronous: operations are
+// queued to the store's own thread, which owns the only database connection and commits many
+// operations in one transaction (group commit). A completion runs on the executor given to the
+// store only after the transaction holding its operation has committed, so a caller that
+// acknowledges on completion acknowledges only what is durable.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/common/duration.h"
+#include "daemon/common/result.h"
+
+namespace omnigate::store {
+
+enum class MessageStatus {
+  Queued,
+  Scheduled,
+  Sending,
+  Sent,
+  Delivered,
+  Read,
+  Failed,
+  Expired,
+  Cancelled,
+  Suppressed,
+};
+
+const char* toString(MessageStatus status);
+std::optional<MessageStatus> parseMessageStatus(std::string_view text);
+bool isFinal(MessageStatus status);
+
+struct NewMessage {
+  std::string id;
+  std::string idempotency_key;  // empty: none; otherwise scoped by the caller (token name)
+  std::string request_hash;     // fingerprint of the canonical request body
+  std::string customer_id;
+  std::string category;
+  std::string priority;
+  MessageStatus status = MessageStatus::Queued;  // Queued, Scheduled or Suppressed
+  std::vector<std::string> plan;                 // channels in fallback order
+  std::string reason;
+  std::string payload_json;   // what delivery needs: contacts, content, metadata
+  std::string decision_json;  // the decision trace, a JSON array
+  SysTime created_at;
+  std::optional<SysTime> send_at;
+  std::optional<SysTime> expires_at;
+};
+
+struct Attempt {
+  int n = 0;
+  std::string channel;
+  std::string provider;
+  SysTime started_at;
+  std::optional<SysTime> finished_at;
+  std::string outcome;  // in_flight, interrupted, or a Disposition name
+  std::string code;
+  std::string detail;
+  std::string provider_message_id;
+};
+
+struct MessageRecord {
+  std::string id;
+  std::string customer_id;
+  std::string category;
+  std::string priority;
+  MessageStatus status = MessageStatus::Queued;
+  std::vector<std::string> plan;
+  int channel_index = 0;
+  int channel_attempts = 0;
+  int attempts = 0;
+  std::string reason;
+  std::string payload_json;
+  std::string decision_json;
+  SysTime created_at;
+  SysTime updated_at;
+  std::optional<SysTime> send_at;
+  std::optional<SysTime> expires_at;
+  std::optional<SysTime> next_attempt_at;
+  std::vector<Attempt> attempt_log;  // filled by get() only
+
+  const std::string& channel() const;  // the plan's current channel, or "" when the plan is empty
+};
+
+// A pending delivery, ordered by (due, id).
+struct DueJob {
+  SysTime due;
+  std::string id;
+  std::string channel;
+};
+
+enum class SubmitOutcome { Created, Replayed, Conflict };
+struct SubmitResult {
+  SubmitOutcome outcome = SubmitOutcome::Created;
+  MessageRecord message;  // the stored message (the earlier one for Replayed/Conflict)
+};
+
+enum class CancelOutcome { Cancelled, NotFound, AlreadyFinal, InFlight };
+struct CancelResult {
+  CancelOutcome outcome = CancelOutcome::NotFound;
+  MessageStatus status = MessageStatus::Cancelled;
+};
+
+// Claiming moves a pending message to `sending` and opens an attempt, right before it is handed
+// to a provider, and so is where cancellation and expiry are checked.
+struct ClaimRequest {
+  std::string id;
+  std::string provider;
+  SysTime now;
+  Millis max_age{0};  // 0 = no limit
+  // The due time the dispatcher saw; a message rescheduled since then is not claimed, so a
+  // stale in-memory entry can never send a retry early.
+  std::optional<SysTime> expected_due;
+};
+enum class ClaimOutcome { Claimed, NotPending, Expired };
+struct ClaimResult {
+  ClaimOutcome outcome = ClaimOutcome::NotPending;
+  MessageRecord message;  // valid when Claimed
+  int attempt_number = 0;
+};
+
+// The transition after an attempt finished (or could not be made).
+struct AttemptFinish {
+  std::string id;
+  int attempt_number = 0;
+  SysTime finished_at;
+  std::string outcome;
+  std::string code;
+  std::string detail;
+  std::string provider_message_id;
+  MessageStatus new_status = MessageStatus::Sent;
+  int channel_index = 0;
+  int channel_attempts = 0;
+  std::optional<SysTime> next_attempt_at;  // set when the message stays pending
+  std::string reason;
+};
+
+struct RecoveryReport {
+  std::int64_t interrupted = 0;  // attempts that were in flight when the process died
+  std::int64_t pending = 0;      // messages waiting for delivery
+};
+
+template <class T>
+using Callback = std::function<void(Result<T>)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual void submit(NewMessage message, Callback<SubmitResult> done) = 0;
+  virtual void get(std::string id, Callback<std::optional<MessageRecord>> done) = 0;
+  virtual void cancel(std::string id, SysTime now, Callback<CancelResult> done) = 0;
+  virtual void claim(ClaimRequest request, Callback<ClaimResult> done) = 0;
+  virtual void finishAttempt(AttemptFinish finish, Callback<Ok> done) = 0;
+  // Pending jobs with (due, id) strictly after `after`, in order, at most `limit`.
+  virtual void loadDue(std::optional<DueJob> after, std::size_t limit,
+                       Callback<std::vector<DueJob>> done) = 0;
+  // Runs every queued operation, then stops the store thread. Completions still run.
+  virtual void close() = 0;
+  // True after an I/O error the store cannot recover from (the process should exit).
+  virtual bool failed() const = 0;
+};
+
+}  // namespace omnigate::store
