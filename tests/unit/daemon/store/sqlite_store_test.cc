@@ -1,0 +1,269 @@
+#include "daemon/store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+namespace omnigate::store {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::int64_t kNow = 1795428000000;
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("omnigate-store-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "omnigate.db").string();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Result<std::unique_ptr<SqliteStore>> open(RecoveryReport* report = nullptr) {
+    // Completions run on the store thread here; the tests wait on futures.
+    return SqliteStore::open({path_, 64, fromUnixMillis(kNow)},
+                             [](std::function<void()> f) { f(); }, report);
+  }
+
+  void openOrDie(RecoveryReport* report = nullptr) {
+    auto opened = open(report);
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    store_ = std::move(opened.value());
+  }
+
+  template <class T, class Call>
+  Result<T> wait(Call call) {
+    std::promise<Result<T>> promise;
+    auto future = promise.get_future();
+    call([&promise](Result<T> r) { promise.set_value(std::move(r)); });
+    return future.get();
+  }
+
+  NewMessage newMessage(std::string id, std::string key = "", std::string hash = "h1") {
+    NewMessage m;
+    m.id = std::move(id);
+    m.idempotency_key = std::move(key);
+    m.request_hash = std::move(hash);
+    m.category = "transactional";
+    m.priority = "normal";
+    m.plan = {"email", "sms"};
+    m.payload_json = R"({"to":{"email":"a@example.com"}})";
+    m.decision_json = "[]";
+    m.created_at = fromUnixMillis(kNow);
+    return m;
+  }
+
+  SubmitResult submit(NewMessage m) {
+    auto r = wait<SubmitResult>([&](auto cb) { store_->submit(std::move(m), cb); });
+    EXPECT_TRUE(r.ok());
+    return r.value();
+  }
+
+  MessageRecord get(const std::string& id) {
+    auto r = wait<std::optional<MessageRecord>>([&](auto cb) { store_->get(id, cb); });
+    EXPECT_TRUE(r.ok() && r->has_value()) << id;
+    return **r;
+  }
+
+  ClaimResult claim(const std::string& id, std::int64_t now = kNow) {
+    auto r = wait<ClaimResult>([&](auto cb) {
+      store_->claim({id, "hook", fromUnixMillis(now), Millis(0), std::nullopt}, cb);
+    });
+    EXPECT_TRUE(r.ok());
+    return r.value();
+  }
+
+  fs::path dir_;
+  std::string path_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, SubmitThenGetRoundTrips) {
+  openOrDie();
+  auto created = submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1"));
+  EXPECT_EQ(created.outcome, SubmitOutcome::Created);
+  auto m = get("01KAAAAAAAAAAAAAAAAAAAAAA1");
+  EXPECT_EQ(m.status, MessageStatus::Queued);
+  EXPECT_EQ(m.plan, (std::vector<std::string>{"email", "sms"}));
+  EXPECT_EQ(m.channel(), "email");
+  EXPECT_EQ(m.next_attempt_at, fromUnixMillis(kNow));
+  auto missing = wait<std::optional<MessageRecord>>(
+      [&](auto cb) { store_->get("01KAAAAAAAAAAAAAAAAAAAAAZZ", cb); });
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+TEST_F(SqliteStoreTest, IdempotencyKeyReplaysOrConflicts) {
+  openOrDie();
+  submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1", "shop:k1", "hash-a"));
+  auto replay = submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA2", "shop:k1", "hash-a"));
+  EXPECT_EQ(replay.outcome, SubmitOutcome::Replayed);
+  EXPECT_EQ(replay.message.id, "01KAAAAAAAAAAAAAAAAAAAAAA1");
+  auto conflict = submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA3", "shop:k1", "hash-b"));
+  EXPECT_EQ(conflict.outcome, SubmitOutcome::Conflict);
+  EXPECT_EQ(conflict.message.id, "01KAAAAAAAAAAAAAAAAAAAAAA1");
+}
+
+TEST_F(SqliteStoreTest, ClaimFinishAndAttemptLog) {
+  openOrDie();
+  submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1"));
+  auto claimed = claim("01KAAAAAAAAAAAAAAAAAAAAAA1");
+  ASSERT_EQ(claimed.outcome, ClaimOutcome::Claimed);
+  EXPECT_EQ(claimed.attempt_number, 1);
+  EXPECT_EQ(claimed.message.status, MessageStatus::Sending);
+  // A second claim while sending gets nothing: one attempt at a time.
+  EXPECT_EQ(claim("01KAAAAAAAAAAAAAAAAAAAAAA1").outcome, ClaimOutcome::NotPending);
+
+  AttemptFinish finish;
+  finish.id = "01KAAAAAAAAAAAAAAAAAAAAAA1";
+  finish.attempt_number = 1;
+  finish.finished_at = fromUnixMillis(kNow + 50);
+  finish.outcome = "retry";
+  finish.code = "503";
+  finish.new_status = MessageStatus::Queued;
+  finish.channel_attempts = 1;
+  finish.next_attempt_at = fromUnixMillis(kNow + 5000);
+  finish.reason = "will retry";
+  ASSERT_TRUE(wait<Ok>([&](auto cb) { store_->finishAttempt(finish, cb); }).ok());
+
+  auto m = get("01KAAAAAAAAAAAAAAAAAAAAAA1");
+  EXPECT_EQ(m.status, MessageStatus::Queued);
+  EXPECT_EQ(m.next_attempt_at, fromUnixMillis(kNow + 5000));
+  ASSERT_EQ(m.attempt_log.size(), 1u);
+  EXPECT_EQ(m.attempt_log[0].outcome, "retry");
+  EXPECT_EQ(m.attempt_log[0].code, "503");
+  EXPECT_EQ(m.attempt_log[0].provider, "hook");
+}
+
+TEST_F(SqliteStoreTest, ClaimChecksExpectedDueSoStaleEntriesCannotSendEarly) {
+  openOrDie();
+  submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1"));
+  auto r = wait<ClaimResult>([&](auto cb) {
+    store_->claim({"01KAAAAAAAAAAAAAAAAAAAAAA1", "hook", fromUnixMillis(kNow), Millis(0),
+                   fromUnixMillis(kNow - 1)},
+                  cb);
+  });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->outcome, ClaimOutcome::NotPending);
+}
+
+TEST_F(SqliteStoreTest, ClaimExpiresPastTtl) {
+  openOrDie();
+  auto m = newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1");
+  m.expires_at = fromUnixMillis(kNow + 10);
+  submit(m);
+  EXPECT_EQ(claim("01KAAAAAAAAAAAAAAAAAAAAAA1", kNow + 10).outcome, ClaimOutcome::Expired);
+  EXPECT_EQ(get("01KAAAAAAAAAAAAAAAAAAAAAA1").status, MessageStatus::Expired);
+}
+
+TEST_F(SqliteStoreTest, CancelOnlyWhilePending) {
+  openOrDie();
+  submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1"));
+  auto cancel = [&](const std::string& id) {
+    return wait<CancelResult>([&](auto cb) { store_->cancel(id, fromUnixMillis(kNow), cb); })
+        .value();
+  };
+  EXPECT_EQ(cancel("01KAAAAAAAAAAAAAAAAAAAAAA1").outcome, CancelOutcome::Cancelled);
+  EXPECT_EQ(cancel("01KAAAAAAAAAAAAAAAAAAAAAA1").outcome, CancelOutcome::AlreadyFinal);
+  EXPECT_EQ(cancel("01KAAAAAAAAAAAAAAAAAAAAAZZ").outcome, CancelOutcome::NotFound);
+  EXPECT_EQ(claim("01KAAAAAAAAAAAAAAAAAAAAAA1").outcome, ClaimOutcome::NotPending);
+}
+
+TEST_F(SqliteStoreTest, LoadDueInKeyOrderWithCursor) {
+  openOrDie();
+  for (int i = 0; i < 5; ++i) {
+    auto m = newMessage("01KAAAAAAAAAAAAAAAAAAAAAA" + std::to_string(i));
+    m.send_at = fromUnixMillis(kNow + 1000 * (5 - i));
+    m.status = MessageStatus::Scheduled;
+    submit(m);
+  }
+  auto first = wait<std::vector<DueJob>>([&](auto cb) { store_->loadDue(std::nullopt, 2, cb); });
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id, "01KAAAAAAAAAAAAAAAAAAAAAA4");
+  EXPECT_EQ((*first)[0].channel, "email");
+  auto rest = wait<std::vector<DueJob>>([&](auto cb) { store_->loadDue(first->back(), 10, cb); });
+  ASSERT_EQ(rest->size(), 3u);
+  EXPECT_EQ((*rest)[2].id, "01KAAAAAAAAAAAAAAAAAAAAAA0");
+}
+
+TEST_F(SqliteStoreTest, RecoveryRetriesInterruptedAttemptsNeverMarksThemSent) {
+  openOrDie();
+  submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1"));
+  ASSERT_EQ(claim("01KAAAAAAAAAAAAAAAAAAAAAA1").outcome, ClaimOutcome::Claimed);
+  store_.reset();  // as if the process died mid-attempt
+
+  RecoveryReport report;
+  openOrDie(&report);
+  EXPECT_EQ(report.interrupted, 1);
+  EXPECT_EQ(report.pending, 1);
+  auto m = get("01KAAAAAAAAAAAAAAAAAAAAAA1");
+  EXPECT_EQ(m.status, MessageStatus::Queued);
+  ASSERT_EQ(m.attempt_log.size(), 1u);
+  EXPECT_EQ(m.attempt_log[0].outcome, "interrupted");
+  EXPECT_EQ(claim("01KAAAAAAAAAAAAAAAAAAAAAA1").attempt_number, 2);
+}
+
+TEST_F(SqliteStoreTest, SecondOpenOfTheSameDatabaseFailsFast) {
+  openOrDie();
+  auto second = open();
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, "store_locked");
+  EXPECT_NE(second.error().message.find("another omnigated"), std::string::npos);
+}
+
+TEST_F(SqliteStoreTest, ForeignDatabaseIsRefusedAndLeftUntouched) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1);", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto before = fs::file_size(path_);
+  auto opened = open();
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, "store_foreign");
+  EXPECT_EQ(fs::file_size(path_), before);
+  EXPECT_FALSE(fs::exists(path_ + "-wal"));
+}
+
+TEST_F(SqliteStoreTest, GarbageFileIsRefusedAndLeftUntouched) {
+  {
+    std::ofstream out(path_, std::ios::binary);
+    out << std::string(8192, 'x');
+  }
+  auto opened = open();
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, "store_corrupt");
+  EXPECT_EQ(fs::file_size(path_), 8192u);
+}
+
+TEST_F(SqliteStoreTest, ManyConcurrentSubmitsAreGroupCommitted) {
+  openOrDie();
+  constexpr int kCount = 2000;
+  std::vector<std::promise<bool>> done(kCount);
+  for (int i = 0; i < kCount; ++i) {
+    char id[27];
+    std::snprintf(id, sizeof id, "01KAAAAAAAAAAAAAAAAA%06d", i);
+    store_->submit(newMessage(id), [&done, i](Result<SubmitResult> r) {
+      done[i].set_value(r.ok() && r->outcome == SubmitOutcome::Created);
+    });
+  }
+  for (auto& d : done) ASSERT_TRUE(d.get_future().get());
+  auto stats = store_->stats();
+  EXPECT_EQ(stats.operations, static_cast<std::uint64_t>(kCount));
+  EXPECT_LT(stats.commits, static_cast<std::uint64_t>(kCount));  // batches, not one per write
+  EXPECT_GT(stats.max_batch_seen, 1u);
+}
+
+}  // namespace
+}  // namespace omnigate::store
