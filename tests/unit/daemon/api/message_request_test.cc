@@ -1,0 +1,126 @@
+#include "daemon/api/message_request.h"
+
+#include <gtest/gtest.h>
+
+#include "daemon/api/handlers.h"
+
+namespace omnigate::api {
+namespace {
+
+TEST(ParseSendRequest, AcceptsTheDesignExample) {
+  auto r = parseSendRequest(R"({"customer_id":"c-42",
+    "to":{"email":"a@example.com","phone":"+79161234567",
+          "push":[{"platform":"fcm","token":"tok"}],"telegram":"123456"},
+    "content":{"email":{"subject":"Hi","text":"Hello","html":"<b>Hello</b>"},
+               "sms":{"text":"Hello"},"push":{"title":"Hi","body":"Hello","data":{"k":"v"}},
+               "messenger":{"text":"Hello"}},
+    "category":"marketing","channels":["push","sms","email"],"strategy":"fallback",
+    "dedupe_key":"d","cancel_keys":["cart-991"],"send_at":"2026-11-23T10:00:00Z","ttl":"2h",
+    "priority":"high","metadata":{"order":"A-17"}})");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->customer_id, "c-42");
+  EXPECT_EQ(r->payload.to.push.at(0).platform, "fcm");
+  EXPECT_EQ(r->payload.content.at("push").data_json, R"({"k":"v"})");
+  EXPECT_EQ(r->channels, (std::vector<std::string>{"push", "sms", "email"}));
+  EXPECT_EQ(r->ttl->count(), 7'200'000);
+  EXPECT_EQ(toUnixMillis(*r->send_at), 1795428000000);
+  EXPECT_EQ(r->payload.metadata_json, R"({"order":"A-17"})");
+}
+
+TEST(ParseSendRequest, RejectsWithTheFieldNamed) {
+  struct Case {
+    const char* body;
+    const char* code;
+    const char* mentions;
+  } cases[] = {
+      {"{", "invalid_json", "JSON"},
+      {"[1]", "invalid_request", "object"},
+      {R"({"to":5,"content":{"sms":{"text":"x"}}})", "invalid_request", "to must be an object"},
+      {R"({"to":{"email":7},"content":{"sms":{"text":"x"}}})", "invalid_request", "to.email"},
+      {R"({"to":{"email":"nope"},"content":{"email":{"subject":"s","text":"x"}}})",
+       "invalid_request", "to.email"},
+      {R"({"to":{"phone":"89161234567"},"content":{"sms":{"text":"x"}}})", "invalid_request",
+       "to.phone"},
+      {R"({"to":{"push":[{"platform":"web","token":"t"}]},"content":{"push":{"body":"x"}}})",
+       "invalid_request", "to.push[0].platform"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":""}}})", "invalid_request",
+       "content.sms.text"},
+      {R"({"to":{"email":"a@b.c"},"content":{"email":{"text":"x"}}})", "invalid_request",
+       "content.email.subject"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"ttl":7})",
+       "invalid_request", "ttl"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"ttl":"soon"})",
+       "invalid_request", "ttl"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"send_at":"tomorrow"})",
+       "invalid_request", "send_at"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"channels":["fax"]})",
+       "invalid_request", "channels"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"channels":[]})",
+       "invalid_request", "channels"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"priority":"urgent"})",
+       "invalid_request", "priority"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"colour":"red"})",
+       "invalid_request", "colour"},
+      {R"({"content":{"sms":{"text":"x"}}})", "invalid_request", "to"},
+      {R"({"to":{"phone":"+79161234567"}})", "invalid_request", "content"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"metadata":[]})",
+       "invalid_request", "metadata"},
+  };
+  for (const auto& c : cases) {
+    auto r = parseSendRequest(c.body);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.error().code, c.code) << c.body;
+    EXPECT_NE(r.error().message.find(c.mentions), std::string::npos)
+        << c.body << " -> " << r.error().message;
+  }
+}
+
+TEST(ParseSendRequest, RejectsDeeplyNestedJson) {
+  std::string body = R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"metadata":)";
+  for (int i = 0; i < 100; ++i) body += R"({"a":)";
+  body += "1";
+  for (int i = 0; i < 100; ++i) body += "}";
+  body += "}";
+  auto r = parseSendRequest(body);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "invalid_json");
+}
+
+TEST(PlanChannels, FiltersByProviderContactAndContent) {
+  auto r = parseSendRequest(R"({"to":{"email":"a@example.com","phone":"+79161234567"},
+    "content":{"email":{"subject":"s","text":"t"},"sms":{"text":"t"}},
+    "channels":["push","sms","email"]})");
+  ASSERT_TRUE(r.ok());
+  std::string trace;
+  auto plan = planChannels(*r, {"push", "sms", "email", "messenger"}, {"email", "push"}, &trace);
+  EXPECT_EQ(plan, (std::vector<std::string>{"email"}));
+  EXPECT_NE(trace.find("push: no contact"), std::string::npos) << trace;
+  EXPECT_NE(trace.find("sms: no provider configured"), std::string::npos) << trace;
+}
+
+TEST(PlanChannels, DefaultOrderWhenNoneRequested) {
+  auto r = parseSendRequest(R"({"to":{"email":"a@example.com","phone":"+79161234567"},
+    "content":{"email":{"subject":"s","text":"t"},"sms":{"text":"t"}}})");
+  ASSERT_TRUE(r.ok());
+  auto plan = planChannels(*r, {"push", "sms", "email", "messenger"},
+                           {"email", "sms", "push", "messenger"}, nullptr);
+  EXPECT_EQ(plan, (std::vector<std::string>{"sms", "email"}));
+}
+
+TEST(Authenticate, MatchesOnlyTheHashedToken) {
+  config::ApiToken shop;
+  shop.name = "shop";
+  // SHA-256("test"), the DESIGN.md example.
+  const char* hex = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  for (int i = 0; i < 32; ++i) shop.sha256[i] = std::stoi(std::string(hex + 2 * i, 2), nullptr, 16);
+  std::vector<config::ApiToken> tokens{shop};
+  EXPECT_EQ(authenticate("Bearer test", tokens), "shop");
+  EXPECT_FALSE(authenticate("Bearer tes", tokens));
+  EXPECT_FALSE(authenticate("Bearer test ", tokens));
+  EXPECT_FALSE(authenticate("bearer test", tokens));
+  EXPECT_FALSE(authenticate("Basic dGVzdA==", tokens));
+  EXPECT_FALSE(authenticate("", tokens));
+}
+
+}  // namespace
+}  // namespace omnigate::api
