@@ -36,4 +36,21 @@ Verdict Provider::interpretFailure(const OutboundMessage&, const TransportFailur
   return verdict;
 }
 
+Result<std::vector<StatusUpdate>> Provider::parseCallback(const InboundRequest&) const {
+  return makeError("callbacks_unsupported", "this provider does not accept callbacks");
+}
+
+Result<Credential> CredentialSource::mint(std::int64_t) const {
+  return makeError("unsupported", "this credential source does not mint locally");
+}
+
+Result<TransportRequest> CredentialSource::encodeTokenRequest(std::int64_t) const {
+  return makeError("unsupported", "this credential source mints locally");
+}
+
+Result<Credential> CredentialSource::interpretTokenReply(const TransportReply&,
+                                                         std::int64_t) const {
+  return makeError("unsupported", "this credential source mints locally");
+}
+
 }  // namespace omnigate::channels

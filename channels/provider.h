@@ -36,6 +36,8 @@ struct OutboundMessage {
   std::string html;        // email html part
   std::string data_json;   // push data / extra structured payload, JSON object text or empty
   std::string metadata_json;  // caller's metadata, JSON object text or empty
+  std::string locale;         // the customer's locale, e.g. "ru-RU"; may be empty
+  std::string credential;     // current token from the provider's CredentialSource, if it has one
 };
 
 enum class HttpMethod { Get, Post, Put };
@@ -120,6 +122,48 @@ struct [[nodiscard]] Verdict {
   std::string provider_code;    // "503", "550 5.1.1", "BadDeviceToken"
   std::string detail;           // human text, kept in the attempt
   std::string provider_message_id;
+  // The provider's own credential was refused (e.g. APNs ExpiredProviderToken): the daemon
+  // refreshes it and retries this message once without counting the attempt.
+  bool refresh_credential = false;
+  int segments = 0;  // SMS: segments billed for this attempt, kept with the attempt
+};
+
+// A provider callback (delivery receipt, status webhook) as it reached the API.
+struct InboundRequest {
+  std::string method;
+  std::string url;  // the full public URL the provider called, as configured (for signatures)
+  std::vector<Header> headers;
+  std::string body;
+};
+
+enum class ReceiptStatus { Delivered, Read, Failed };
+
+struct StatusUpdate {
+  std::string provider_message_id;  // the id the provider returned when it accepted the message
+  std::string message_id;           // our message id, when the provider echoes it back
+  ReceiptStatus status = ReceiptStatus::Delivered;
+  std::string code;
+  std::string detail;
+};
+
+// A short-lived credential the daemon caches and refreshes for a provider: minted locally (APNs
+// ES256 JWT) or fetched from a token endpoint (FCM OAuth2 service-account flow). Sans-I/O like
+// the provider itself: the daemon performs the token request and schedules refreshes.
+struct Credential {
+  std::string value;
+  std::int64_t expires_unix_ms = 0;
+};
+
+class CredentialSource {
+ public:
+  virtual ~CredentialSource() = default;
+  virtual bool mintsLocally() const = 0;
+  virtual Result<Credential> mint(std::int64_t now_unix_ms) const;
+  virtual Result<TransportRequest> encodeTokenRequest(std::int64_t now_unix_ms) const;
+  virtual Result<Credential> interpretTokenReply(const TransportReply& reply,
+                                                 std::int64_t now_unix_ms) const;
+  // When the daemon should replace `current` (never after it expires).
+  virtual std::int64_t refreshAtUnixMs(const Credential& current) const = 0;
 };
 
 // One provider setting as the admin wrote it; `line` points back into the config file.
@@ -146,6 +190,12 @@ class Provider {
   // Default: connection-level trouble is the destination's fault and is retried.
   virtual Verdict interpretFailure(const OutboundMessage& message,
                                    const TransportFailure& failure) const;
+  // Receipts posted to /v1/callbacks/{provider}. An Error with code "unauthorized" means the
+  // signature did not verify (the API answers 401 and changes nothing); the default refuses
+  // with "callbacks_unsupported".
+  virtual Result<std::vector<StatusUpdate>> parseCallback(const InboundRequest& request) const;
+  // Non-null when encode() needs OutboundMessage::credential.
+  virtual const CredentialSource* credentialSource() const { return nullptr; }
 };
 
 using ProviderPtr = std::unique_ptr<Provider>;
