@@ -1,7 +1,7 @@
 // omnigated: argv -> config -> run. Exit codes: 0 normal stop, 1 configuration or startup
 // error, 2 store cannot be opened, 3 store I/O failure at runtime.
 
-#include <spdlog/sinks/stderr_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
