@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
@@ -94,6 +95,37 @@ json::object messageToJson(const store::MessageRecord& m) {
   }
   out["attempts"] = std::move(attempts);
   return out;
+}
+
+// The request with object members in sorted order at every level, so that an idempotent replay
+// matches however the client's JSON library happens to order keys.
+void writeCanonical(const json::value& value, std::string& out) {
+  if (value.is_object()) {
+    const auto& object = value.as_object();
+    std::vector<const json::key_value_pair*> members;
+    for (const auto& member : object) members.push_back(&member);
+    std::sort(members.begin(), members.end(),
+              [](auto* a, auto* b) { return a->key() < b->key(); });
+    out += '{';
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      if (i) out += ',';
+      out += json::serialize(json::string(members[i]->key()));
+      out += ':';
+      writeCanonical(members[i]->value(), out);
+    }
+    out += '}';
+  } else if (value.is_array()) {
+    out += '[';
+    bool first = true;
+    for (const auto& item : value.as_array()) {
+      if (!first) out += ',';
+      first = false;
+      writeCanonical(item, out);
+    }
+    out += ']';
+  } else {
+    out += json::serialize(value);
+  }
 }
 
 bool validIdempotencyKey(std::string_view key) {
@@ -228,7 +260,9 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
   }
   message.decision_json = json::serialize(decision);
   message.payload_json = dispatch::toJson(send->payload);
-  message.request_hash = sha256Hex(json::serialize(parsed));
+  std::string canonical;
+  writeCanonical(parsed, canonical);
+  message.request_hash = sha256Hex(canonical);
   if (!idempotency_key.empty()) message.idempotency_key = token_name + ":" + idempotency_key;
 
   if (dry_run) {

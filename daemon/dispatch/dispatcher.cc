@@ -211,12 +211,19 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
         std::move(request.value()),
         [this, provider, message, attempt, outbound = std::move(outbound.value())](
             transport::Outcome outcome) {
-          channels::Verdict verdict =
-              std::holds_alternative<channels::TransportReply>(outcome)
-                  ? provider->provider->interpret(outbound,
-                                                  std::get<channels::TransportReply>(outcome))
-                  : provider->provider->interpretFailure(
-                        outbound, std::get<channels::TransportFailure>(outcome));
+          channels::Verdict verdict;
+          if (std::holds_alternative<channels::TransportReply>(outcome)) {
+            verdict = provider->provider->interpret(outbound,
+                                                    std::get<channels::TransportReply>(outcome));
+          } else if (stopping_) {
+            // Cut off by shutdown, not by the provider: the message is retried after restart.
+            verdict.disposition = channels::Disposition::Retry;
+            verdict.provider_code = "shutdown";
+            verdict.detail = std::get<channels::TransportFailure>(outcome).detail;
+          } else {
+            verdict = provider->provider->interpretFailure(
+                outbound, std::get<channels::TransportFailure>(outcome));
+          }
           complete(message, attempt, provider, verdict);
         });
   });
