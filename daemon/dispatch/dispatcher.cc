@@ -189,44 +189,98 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
     }
     ++stats_.claimed;
     ++provider->attempts;
-    const store::MessageRecord& message = claimed->message;
-    const int attempt = claimed->attempt_number;
-    auto payload = payloadFromJson(message.payload_json);
-    Result<channels::OutboundMessage> outbound =
-        payload ? buildOutbound(*payload, message, message.channel(), attempt, clock_.now())
-                : Result<channels::OutboundMessage>(payload.error());
-    Result<channels::TransportRequest> request =
-        outbound ? provider->provider->encode(*outbound)
-                 : Result<channels::TransportRequest>(outbound.error());
-    if (!request) {
-      channels::Verdict verdict;
-      verdict.disposition = channels::Disposition::Rejected;
-      verdict.provider_code = request.error().code;
-      verdict.detail = request.error().message;
-      complete(message, attempt, provider, verdict);
-      return;
-    }
-    request->timeout = provider->timeout;
-    transport_.submit(
-        std::move(request.value()),
-        [this, provider, message, attempt, outbound = std::move(outbound.value())](
-            transport::Outcome outcome) {
-          channels::Verdict verdict;
-          if (std::holds_alternative<channels::TransportReply>(outcome)) {
-            verdict = provider->provider->interpret(outbound,
-                                                    std::get<channels::TransportReply>(outcome));
-          } else if (stopping_) {
-            // Cut off by shutdown, not by the provider: the message is retried after restart.
-            verdict.disposition = channels::Disposition::Retry;
-            verdict.provider_code = "shutdown";
-            verdict.detail = std::get<channels::TransportFailure>(outcome).detail;
-          } else {
-            verdict = provider->provider->interpretFailure(
-                outbound, std::get<channels::TransportFailure>(outcome));
-          }
-          complete(message, attempt, provider, verdict);
-        });
+    withCredential(provider, [this, provider, claimed = std::move(claimed.value())](
+                                 Status credential) {
+      const store::MessageRecord& message = claimed.message;
+      const int attempt = claimed.attempt_number;
+      if (!credential) {
+        channels::Verdict verdict;
+        verdict.disposition = channels::Disposition::Misconfigured;
+        verdict.pause_provider = credential.error().code != "credential_unavailable";
+        verdict.provider_code = credential.error().code;
+        verdict.detail = credential.error().message;
+        return complete(message, attempt, provider, verdict);
+      }
+      auto payload = payloadFromJson(message.payload_json);
+      Result<channels::OutboundMessage> outbound =
+          payload ? buildOutbound(*payload, message, message.channel(), attempt, clock_.now())
+                  : Result<channels::OutboundMessage>(payload.error());
+      if (outbound && provider->credential) outbound->credential = provider->credential->value;
+      Result<channels::TransportRequest> request =
+          outbound ? provider->provider->encode(*outbound)
+                   : Result<channels::TransportRequest>(outbound.error());
+      if (!request) {
+        channels::Verdict verdict;
+        verdict.disposition = channels::Disposition::Rejected;
+        verdict.provider_code = request.error().code;
+        verdict.detail = request.error().message;
+        return complete(message, attempt, provider, verdict);
+      }
+      request->timeout = provider->timeout;
+      transport_.submit(
+          std::move(request.value()),
+          [this, provider, message, attempt, outbound = std::move(outbound.value())](
+              transport::Outcome outcome) {
+            channels::Verdict verdict;
+            if (std::holds_alternative<channels::TransportReply>(outcome)) {
+              verdict = provider->provider->interpret(
+                  outbound, std::get<channels::TransportReply>(outcome));
+            } else if (stopping_) {
+              // Cut off by shutdown, not by the provider: retried after restart.
+              verdict.disposition = channels::Disposition::Retry;
+              verdict.provider_code = "shutdown";
+              verdict.detail = std::get<channels::TransportFailure>(outcome).detail;
+            } else {
+              verdict = provider->provider->interpretFailure(
+                  outbound, std::get<channels::TransportFailure>(outcome));
+            }
+            complete(message, attempt, provider, verdict);
+          });
+    });
   });
+}
+
+void Dispatcher::withCredential(ProviderState* provider, std::function<void(Status)> then) {
+  const channels::CredentialSource* source = provider->provider->credentialSource();
+  const std::int64_t now = toUnixMillis(clock_.now());
+  if (!source ||
+      (provider->credential && now < source->refreshAtUnixMs(*provider->credential))) {
+    return then(Ok{});
+  }
+  if (source->mintsLocally()) {
+    auto minted = source->mint(now);
+    if (!minted) return then(minted.error());
+    provider->credential = minted.value();
+    return then(Ok{});
+  }
+  provider->waiting_for_credential.push_back(std::move(then));
+  if (provider->fetching_credential) return;
+  auto request = source->encodeTokenRequest(now);
+  auto finish = [this, provider](Status status) {
+    provider->fetching_credential = false;
+    auto waiting = std::move(provider->waiting_for_credential);
+    provider->waiting_for_credential.clear();
+    for (auto& w : waiting) w(status);
+  };
+  if (!request) return finish(request.error());
+  provider->fetching_credential = true;
+  request->timeout = provider->timeout;
+  transport_.submit(std::move(request.value()),
+                    [this, provider, source, finish](transport::Outcome outcome) {
+                      if (!std::holds_alternative<channels::TransportReply>(outcome)) {
+                        return finish(makeError(
+                            "credential_unavailable",
+                            "token request failed: " +
+                                std::get<channels::TransportFailure>(outcome).detail));
+                      }
+                      auto credential = source->interpretTokenReply(
+                          std::get<channels::TransportReply>(outcome),
+                          toUnixMillis(clock_.now()));
+                      if (!credential) return finish(credential.error());
+                      provider->credential = credential.value();
+                      spdlog::info("provider {}: credential refreshed", provider->name);
+                      finish(Ok{});
+                    });
 }
 
 void Dispatcher::failWithoutProvider(const store::DueJob& job) {
@@ -254,6 +308,7 @@ void Dispatcher::complete(const store::MessageRecord& message, int attempt_numbe
       ++provider->accepted;
       provider->consecutive_pauses = 0;
     }
+    if (verdict.refresh_credential) provider->credential.reset();
     if (verdict.pause_provider) {
       Millis pause = verdict.retry_after
                          ? std::chrono::duration_cast<Millis>(*verdict.retry_after)

@@ -35,6 +35,10 @@ struct ProviderState {
   int consecutive_pauses = 0;
   double tokens = 0;
   std::chrono::steady_clock::time_point tokens_at{};
+  // The provider's short-lived credential (OAuth2 access token, APNs JWT), when it has a source.
+  std::optional<channels::Credential> credential;
+  bool fetching_credential = false;
+  std::vector<std::function<void(Status)>> waiting_for_credential;
   // Counters for /metrics and /v1/stats.
   std::uint64_t attempts = 0;
   std::uint64_t accepted = 0;
@@ -79,6 +83,9 @@ class Dispatcher {
                               std::optional<SteadyTime>& unblock_at);
   void startAttempt(const store::DueJob& job, ProviderState* provider);
   void failWithoutProvider(const store::DueJob& job);
+  // Runs `then` once the provider holds a credential that is not due for refresh (at once for
+  // providers without a credential source); the daemon performs token requests itself.
+  void withCredential(ProviderState* provider, std::function<void(Status)> then);
   void complete(const store::MessageRecord& message, int attempt_number, ProviderState* provider,
                 const channels::Verdict& verdict);
   void recordFinish(store::AttemptFinish finish, std::string channel_after);
