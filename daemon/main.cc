@@ -49,6 +49,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_only) {
+    auto templates = omnigate::app::loadTemplates(*config);
+    if (!templates) {
+      std::cerr << "omnigated: templates: " << templates.error().message << "\n";
+      return 1;
+    }
     std::cout << "omnigated: configuration " << config->source << " is valid\n";
     return 0;
   }

@@ -154,9 +154,15 @@ std::optional<std::string> authenticate(std::string_view header,
   return match;
 }
 
-ApiHandlers::ApiHandlers(const config::Config& config, store::Store& store,
-                         dispatch::Dispatcher& dispatcher, const Clock& clock, UlidGenerator& ids)
-    : config_(config), store_(store), dispatcher_(dispatcher), clock_(clock), ids_(ids) {
+ApiHandlers::ApiHandlers(const config::Config& config, const templates::TemplateSet& templates,
+                         store::Store& store, dispatch::Dispatcher& dispatcher, const Clock& clock,
+                         UlidGenerator& ids)
+    : config_(config),
+      templates_(templates),
+      store_(store),
+      dispatcher_(dispatcher),
+      clock_(clock),
+      ids_(ids) {
   for (const auto& [channel, settings] : config.channels) configured_channels_.push_back(channel);
 }
 
@@ -208,6 +214,17 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
     if (method == http::verb::delete_) return cancelMessage(id, std::move(respond));
     return respond(errorResponse(405, "method_not_allowed", "use GET or DELETE"));
   }
+  constexpr std::string_view kTemplates = "/v1/templates/";
+  constexpr std::string_view kRender = "/render";
+  if (path.rfind(kTemplates, 0) == 0 && path.size() > kTemplates.size() + kRender.size() &&
+      path.compare(path.size() - kRender.size(), kRender.size(), kRender) == 0) {
+    if (method != http::verb::post) {
+      return respond(errorResponse(405, "method_not_allowed", "use POST"));
+    }
+    std::string id = path.substr(kTemplates.size(),
+                                 path.size() - kTemplates.size() - kRender.size());
+    return renderTemplate(request, id, std::move(respond));
+  }
   return respond(errorResponse(404, "not_found", "no such endpoint: " + path));
 }
 
@@ -229,13 +246,19 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
     return respond(errorResponse(422, "invalid_request",
                                  "Idempotency-Key must be 1-255 printable ASCII characters"));
   }
+  std::map<std::string, dispatch::ChannelContent> rendered;
   if (!send->template_id.empty()) {
-    return respond(errorResponse(422, "unknown_template",
-                                 "template '" + send->template_id + "' does not exist"));
+    // Rendered now to learn which channels the template covers and to refuse data it cannot
+    // render; the dispatcher renders again at each attempt with the templates then in force.
+    auto content = dispatch::renderContent(templates_, send->payload);
+    if (!content) return respond(errorResponse(422, content.error().code, content.error().message));
+    rendered = std::move(content.value());
   }
+  const auto& content = send->template_id.empty() ? send->payload.content : rendered;
 
   std::string plan_trace;
-  auto plan = planChannels(*send, config_.default_channels, configured_channels_, &plan_trace);
+  auto plan = planChannels(*send, content, config_.default_channels, configured_channels_,
+                           &plan_trace);
   if (plan.empty()) {
     return respond(errorResponse(422, "no_channel",
                                  "no channel can carry this message: " + plan_trace));
@@ -296,6 +319,69 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
     if (result->outcome == store::SubmitOutcome::Replayed) res.set("Idempotent-Replayed", "true");
     respond(std::move(res));
   });
+}
+
+void ApiHandlers::renderTemplate(const Request& request, const std::string& id,
+                                 Respond respond) {
+  if (!templates_.has(id)) {
+    return respond(errorResponse(404, "unknown_template", "template '" + id + "' does not exist"));
+  }
+  auto content_type = request[http::field::content_type];
+  if (!request.body().empty() &&
+      content_type.substr(0, content_type.find(';')) != "application/json") {
+    return respond(errorResponse(415, "unsupported_media_type",
+                                 "the body must be JSON (Content-Type: application/json)"));
+  }
+  boost::system::error_code ec;
+  json::value body = request.body().empty() ? json::value(json::object())
+                                            : json::parse(request.body(), ec);
+  if (ec) {
+    return respond(
+        errorResponse(400, "invalid_json", "the body is not valid JSON: " + ec.message()));
+  }
+  auto invalid = [&respond](const std::string& what) {
+    respond(errorResponse(422, "invalid_request", what));
+  };
+  if (!body.is_object()) return invalid("the body must be a JSON object");
+  dispatch::MessagePayload payload;
+  payload.template_id = id;
+  std::string channel;
+  for (const auto& [key, value] : body.as_object()) {
+    if (key == "data") {
+      if (!value.is_object()) return invalid("data must be an object");
+      payload.data_json = json::serialize(value);
+    } else if (key == "locale") {
+      if (!value.is_string() || value.as_string().size() > 35) {
+        return invalid("locale must be a string such as \"ru\" or \"pt-BR\"");
+      }
+      payload.locale = value.as_string();
+    } else if (key == "channel") {
+      if (!value.is_string() || !dispatch::isChannel(value.as_string())) {
+        return invalid("channel must be one of email, sms, push, messenger");
+      }
+      channel = value.as_string();
+    } else {
+      return invalid(std::string(key) + " is not a known field");
+    }
+  }
+  std::string resolved_locale;
+  auto content = dispatch::renderContent(templates_, payload, channel, &resolved_locale);
+  if (!content) return respond(errorResponse(422, content.error().code, content.error().message));
+  json::object out{{"template", id}, {"locale", resolved_locale}};
+  for (const auto& [name, part] : *content) {
+    json::object parts;
+    auto put = [&parts](const char* key, const std::string& value) {
+      if (!value.empty()) parts[key] = value;
+    };
+    put("subject", part.subject);
+    put("text", part.text);
+    put("html", part.html);
+    put("title", part.title);
+    put("body", part.body);
+    if (!part.data_json.empty()) parts["data"] = json::parse(part.data_json, ec);
+    out[name] = std::move(parts);
+  }
+  respond(jsonResponse(200, out));
 }
 
 void ApiHandlers::getMessage(const std::string& id, Respond respond) {

@@ -13,6 +13,7 @@
 #include "daemon/config/config.h"
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/store/store.h"
+#include "templates/template_set.h"
 
 namespace omnigate::api {
 
@@ -23,8 +24,10 @@ std::optional<std::string> authenticate(std::string_view authorization_header,
 
 class ApiHandlers {
  public:
-  ApiHandlers(const config::Config& config, store::Store& store, dispatch::Dispatcher& dispatcher,
-              const Clock& clock, UlidGenerator& ids);
+  // `templates` is read at every request, so the owner may swap in a reloaded set.
+  ApiHandlers(const config::Config& config, const templates::TemplateSet& templates,
+              store::Store& store, dispatch::Dispatcher& dispatcher, const Clock& clock,
+              UlidGenerator& ids);
 
   void handle(Request&& request, Respond respond);
   void setReady(bool ready) { ready_ = ready; }
@@ -34,9 +37,11 @@ class ApiHandlers {
   void postMessage(const Request& request, const std::string& token_name, bool dry_run,
                    Respond respond);
   void getMessage(const std::string& id, Respond respond);
+  void renderTemplate(const Request& request, const std::string& id, Respond respond);
   void cancelMessage(const std::string& id, Respond respond);
 
   const config::Config& config_;
+  const templates::TemplateSet& templates_;
   store::Store& store_;
   dispatch::Dispatcher& dispatcher_;
   const Clock& clock_;

@@ -199,7 +199,9 @@ Result<SendRequest> parseSendRequest(std::string_view body, json::value* parsed)
   if (auto* content = r.object(root, "content", "content")) {
     readContent(r, *content, req.payload.content);
   }
-  if (root.contains("data") && !root.at("data").is_object()) r.fail("data", "must be an object");
+  if (auto* data = r.object(root, "data", "data")) {
+    req.payload.data_json = json::serialize(*data);
+  }
   r.string(root, "category", "category", req.category, 64);
   if (!isIdentifier(req.category)) {
     r.fail("category", "must be lower-case letters, digits, '_' or '-'");
@@ -256,14 +258,19 @@ Result<SendRequest> parseSendRequest(std::string_view body, json::value* parsed)
       r.fail("content", "or template is required");
     } else if (!req.template_id.empty() && !req.payload.content.empty()) {
       r.fail("template", "and content cannot be used together");
+    } else if (req.template_id.empty() && !req.payload.data_json.empty()) {
+      r.fail("data", "is only used with a template");
     }
   }
   if (error) return *error;
+  req.payload.template_id = req.template_id;
+  req.payload.locale = req.locale;
   if (parsed) *parsed = std::move(root_value);
   return req;
 }
 
 std::vector<std::string> planChannels(const SendRequest& request,
+                                      const std::map<std::string, dispatch::ChannelContent>& content,
                                       const std::vector<std::string>& default_channels,
                                       const std::vector<std::string>& configured_channels,
                                       std::string* trace) {
@@ -279,8 +286,8 @@ std::vector<std::string> planChannels(const SendRequest& request,
       skip(channel, "no provider configured");
     } else if (!dispatch::hasContact(request.payload.to, channel)) {
       skip(channel, "no contact");
-    } else if (request.template_id.empty() && !request.payload.content.count(channel)) {
-      skip(channel, "no content");
+    } else if (!content.count(channel)) {
+      skip(channel, request.template_id.empty() ? "no content" : "the template has no part for it");
     } else {
       plan.push_back(channel);
     }

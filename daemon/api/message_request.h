@@ -4,6 +4,7 @@
 // here and reported with the field's path, before anything is stored.
 
 #include <boost/json/value.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,8 +34,10 @@ struct SendRequest {
 Result<SendRequest> parseSendRequest(std::string_view body, boost::json::value* parsed = nullptr);
 
 // Channels the message can use, in order: requested (or default) channels that have a contact,
-// content and a configured provider. `trace` explains what was left out and why.
+// content and a configured provider. `content` is the inline content, or the template rendered
+// for every channel. `trace` explains what was left out and why.
 std::vector<std::string> planChannels(const SendRequest& request,
+                                      const std::map<std::string, dispatch::ChannelContent>& content,
                                       const std::vector<std::string>& default_channels,
                                       const std::vector<std::string>& configured_channels,
                                       std::string* trace);

@@ -44,6 +44,30 @@ Result<std::map<std::string, std::unique_ptr<dispatch::ProviderState>>> makeProv
 
 }  // namespace
 
+Result<templates::TemplateSet> loadTemplates(const config::Config& config) {
+  if (config.templates.dir.empty()) return templates::TemplateSet();
+  const std::string where = config.templates.dir + " (templates.dir, " + config.source + ":" +
+                            std::to_string(config.templates.dir_line) + ")";
+  auto files = templates::readTemplateFiles(config.templates.dir);
+  if (!files) return makeError(files.error().code, where + ": " + files.error().message);
+  auto set = templates::TemplateSet::build(*files);
+  if (!set) {
+    // Problems are "relative/path:line: what", one per line: make each path a full one.
+    std::string message;
+    std::size_t start = 0;
+    const std::string& text = set.error().message;
+    while (start < text.size()) {
+      auto end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      message += (message.empty() ? "" : "\n") + config.templates.dir + "/" +
+                 text.substr(start, end - start);
+      start = end + 1;
+    }
+    return makeError(set.error().code, message);
+  }
+  return set;
+}
+
 int runDaemon(const config::Config& config, const channels::ProviderRegistry& registry) {
   asio::io_context io(1);
   SystemClock clock;
@@ -62,15 +86,28 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
   spdlog::info("store {} open: {} pending, {} interrupted attempts will be retried",
                config.store.path, recovery.pending, recovery.interrupted);
 
+  auto loaded_templates = loadTemplates(config);
+  if (!loaded_templates) {
+    spdlog::critical("templates: {}", loaded_templates.error().message);
+    (*store)->close();
+    return 1;
+  }
+  templates::TemplateSet templates = std::move(loaded_templates.value());
+  if (!config.templates.dir.empty()) {
+    spdlog::info("templates: {} loaded from {}", templates.ids().size(), config.templates.dir);
+  }
+
   auto providers = makeProviders(config, registry);
   if (!providers) {
     spdlog::critical("{}", providers.error().message);
     return 1;
   }
-  auto transport = transport::makeCurlTransport(io, transport::TransportOptions{});
-  dispatch::Dispatcher dispatcher(io, **store, *transport, clock, random, config,
+  transport::TransportOptions transport_options;
+  transport_options.ca_file = config.tls.ca_file;
+  auto transport = transport::makeCurlTransport(io, transport_options);
+  dispatch::Dispatcher dispatcher(io, **store, *transport, clock, random, config, templates,
                                   std::move(providers.value()));
-  api::ApiHandlers handlers(config, **store, dispatcher, clock, ids);
+  api::ApiHandlers handlers(config, templates, **store, dispatcher, clock, ids);
   api::HttpServer server(io, config.server, [&handlers](api::Request&& request,
                                                         api::Respond respond) {
     handlers.handle(std::move(request), std::move(respond));
@@ -117,6 +154,25 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
     if (!ec) shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
   });
+
+  // The handlers and the dispatcher read `templates` at each use, so assigning it swaps the set
+  // for every later request and attempt (all of them run on this one thread).
+  asio::signal_set reload_signal(io, SIGHUP);
+  std::function<void()> await_reload = [&] {
+    reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      auto reloaded = loadTemplates(config);
+      if (!reloaded) {
+        spdlog::error("SIGHUP: templates not reloaded, keeping the {} in use: {}",
+                      templates.ids().size(), reloaded.error().message);
+      } else {
+        templates = std::move(reloaded.value());
+        spdlog::info("SIGHUP: templates reloaded: {}", templates.ids().size());
+      }
+      await_reload();
+    });
+  };
+  await_reload();
 
   // An I/O error on commit is not retried in-process (the kernel may have dropped the dirty
   // pages): stop and let systemd restart us, after which SQLite recovers from the WAL.

@@ -53,6 +53,17 @@ struct DispatchConfig {
   std::size_t window = 10'000;  // due jobs held in memory; the rest stay in the store
 };
 
+struct TemplatesConfig {
+  std::string dir;    // empty: no templates; requests naming one get unknown_template
+  int dir_line = 0;   // where templates.dir was written, for errors found in the templates
+};
+
+struct TlsConfig {
+  // PEM bundle trusted instead of the system store for every outgoing TLS connection (a private
+  // CA); empty uses the system store. Verification is always on either way.
+  std::string ca_file;
+};
+
 struct ChannelConfig {
   std::vector<std::string> providers;  // failover order
 };
@@ -72,6 +83,8 @@ struct Config {
   StoreConfig store;
   RetryConfig retry;
   DispatchConfig dispatch;
+  TemplatesConfig templates;
+  TlsConfig tls;
   std::vector<std::string> default_channels{"push", "sms", "email", "messenger"};
   std::map<std::string, ChannelConfig> channels;          // email | sms | push | messenger
   std::map<std::string, ProviderSettings> providers;      // by provider name

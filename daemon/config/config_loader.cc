@@ -202,13 +202,18 @@ class Loader {
   Config load(const toml::table& root) {
     config_.source = source_;
     checkKeys(root, "",
-              {"server", "api", "store", "retry", "dispatch", "defaults", "channels", "providers"});
+              {"server", "api", "store", "retry", "dispatch", "defaults", "templates", "tls",
+               "channels", "providers"});
     if (const auto* node = root.get("server")) readServer(requireTable(*node, "server"));
     if (const auto* node = root.get("api")) readApi(requireTable(*node, "api"));
     if (const auto* node = root.get("store")) readStore(requireTable(*node, "store"));
     if (const auto* node = root.get("retry")) readRetry(requireTable(*node, "retry"));
     if (const auto* node = root.get("dispatch")) readDispatch(requireTable(*node, "dispatch"));
     if (const auto* node = root.get("defaults")) readDefaults(requireTable(*node, "defaults"));
+    if (const auto* node = root.get("templates")) {
+      readTemplates(requireTable(*node, "templates"));
+    }
+    if (const auto* node = root.get("tls")) readTls(requireTable(*node, "tls"));
     if (const auto* node = root.get("channels")) readChannels(requireTable(*node, "channels"));
     if (const auto* node = root.get("providers")) readProviders(requireTable(*node, "providers"));
     crossCheck(root);
@@ -547,6 +552,29 @@ class Loader {
     if (const auto* node = table.get("window")) {
       config_.dispatch.window =
           static_cast<std::size_t>(requireInteger(*node, "dispatch.window", 100, 10'000'000));
+    }
+  }
+
+  void readTemplates(const toml::table& table) {
+    checkKeys(table, "templates", {"dir"});
+    if (const auto* node = table.get("dir")) {
+      std::string dir = requireString(*node, "templates.dir");
+      if (dir.empty()) reject(*node, "templates.dir", "must name the template directory");
+      config_.templates.dir = resolvePath(dir);
+      config_.templates.dir_line = lineOf(*node);
+    }
+  }
+
+  void readTls(const toml::table& table) {
+    checkKeys(table, "tls", {"ca_file"});
+    if (const auto* node = table.get("ca_file")) {
+      std::string file = requireString(*node, "tls.ca_file");
+      if (file.empty()) reject(*node, "tls.ca_file", "must name a PEM file of CA certificates");
+      config_.tls.ca_file = resolvePath(file);
+      if (::access(config_.tls.ca_file.c_str(), R_OK) != 0) {
+        reject(*node, "tls.ca_file",
+               "cannot read " + config_.tls.ca_file + ": " + std::strerror(errno));
+      }
     }
   }
 

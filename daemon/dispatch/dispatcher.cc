@@ -24,13 +24,14 @@ Millis throttlePause(int consecutive) {
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, store::Store& store,
                        transport::Transport& transport, const Clock& clock, Random& random,
-                       const config::Config& config,
+                       const config::Config& config, const templates::TemplateSet& templates,
                        std::map<std::string, std::unique_ptr<ProviderState>> providers)
     : io_(io),
       store_(store),
       transport_(transport),
       clock_(clock),
       random_(random),
+      templates_(templates),
       retry_(config.retry),
       providers_(std::move(providers)),
       window_(config.dispatch.window),
@@ -91,6 +92,17 @@ ProviderState* Dispatcher::pickProvider(const std::string& channel, SteadyTime n
     return &p;
   }
   return nullptr;
+}
+
+bool Dispatcher::hasReadyAlternative(const std::string& channel, const ProviderState* except,
+                                     SteadyTime now) const {
+  auto names = channel_providers_.find(channel);
+  if (names == channel_providers_.end()) return false;
+  return std::any_of(names->second.begin(), names->second.end(), [&](const std::string& name) {
+    auto it = providers_.find(name);
+    return it != providers_.end() && it->second.get() != except &&
+           it->second->paused_until <= now;
+  });
 }
 
 void Dispatcher::pump() {
@@ -203,7 +215,8 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
       }
       auto payload = payloadFromJson(message.payload_json);
       Result<channels::OutboundMessage> outbound =
-          payload ? buildOutbound(*payload, message, message.channel(), attempt, clock_.now())
+          payload ? buildOutbound(*payload, templates_, message, message.channel(), attempt,
+                                  clock_.now())
                   : Result<channels::OutboundMessage>(payload.error());
       if (outbound && provider->credential) outbound->credential = provider->credential->value;
       Result<channels::TransportRequest> request =
@@ -231,8 +244,17 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
               verdict.provider_code = "shutdown";
               verdict.detail = std::get<channels::TransportFailure>(outcome).detail;
             } else {
-              verdict = provider->provider->interpretFailure(
-                  outbound, std::get<channels::TransportFailure>(outcome));
+              const auto& failure = std::get<channels::TransportFailure>(outcome);
+              verdict = provider->provider->interpretFailure(outbound, failure);
+              // A destination we cannot reach at all is down for every message: pause the
+              // provider (circuit breaker) so the others of the channel take over.
+              const bool unreachable = !failure.request_may_have_been_sent &&
+                                       (failure.kind == channels::TransportErrorKind::Resolve ||
+                                        failure.kind == channels::TransportErrorKind::Connect ||
+                                        failure.kind == channels::TransportErrorKind::Tls);
+              if (unreachable && verdict.disposition == channels::Disposition::Retry) {
+                verdict.pause_provider = true;
+              }
             }
             complete(message, attempt, provider, verdict);
           });
@@ -302,6 +324,7 @@ void Dispatcher::failWithoutProvider(const store::DueJob& job) {
 void Dispatcher::complete(const store::MessageRecord& message, int attempt_number,
                           ProviderState* provider, const channels::Verdict& verdict) {
   const std::string provider_name = provider ? provider->name : "none";
+  bool failover_ready = false;
   if (provider) {
     --provider->in_flight;
     if (verdict.disposition == channels::Disposition::Accepted) {
@@ -321,10 +344,11 @@ void Dispatcher::complete(const store::MessageRecord& message, int attempt_numbe
       provider->paused_until = std::max(provider->paused_until, steady_clock::now() + pause);
       spdlog::warn("provider {} paused for {}: {}", provider->name, formatDuration(pause),
                    verdict.detail.empty() ? verdict.provider_code : verdict.detail);
+      failover_ready = hasReadyAlternative(message.channel(), provider, steady_clock::now());
     }
   }
   store::AttemptFinish finish = decideTransition(message, attempt_number, provider_name, verdict,
-                                                 clock_.now(), retry_, random_);
+                                                 clock_.now(), retry_, random_, failover_ready);
   switch (finish.new_status) {
     case store::MessageStatus::Sent: ++stats_.sent; break;
     case store::MessageStatus::Failed: ++stats_.failed; break;

@@ -20,6 +20,7 @@
 #include "daemon/dispatch/due_window.h"
 #include "daemon/store/store.h"
 #include "daemon/transport/transport.h"
+#include "templates/template_set.h"
 
 namespace omnigate::dispatch {
 
@@ -58,6 +59,7 @@ class Dispatcher {
  public:
   Dispatcher(boost::asio::io_context& io, store::Store& store, transport::Transport& transport,
              const Clock& clock, Random& random, const config::Config& config,
+             const templates::TemplateSet& templates,
              std::map<std::string, std::unique_ptr<ProviderState>> providers);
 
   void start();
@@ -81,6 +83,9 @@ class Dispatcher {
   void armTimer(std::optional<SysTime> wake);
   ProviderState* pickProvider(const std::string& channel, SteadyTime now,
                               std::optional<SteadyTime>& unblock_at);
+  // Another provider of `channel` than `except` that is not paused.
+  bool hasReadyAlternative(const std::string& channel, const ProviderState* except,
+                           SteadyTime now) const;
   void startAttempt(const store::DueJob& job, ProviderState* provider);
   void failWithoutProvider(const store::DueJob& job);
   // Runs `then` once the provider holds a credential that is not due for refresh (at once for
@@ -96,6 +101,7 @@ class Dispatcher {
   transport::Transport& transport_;
   const Clock& clock_;
   Random& random_;
+  const templates::TemplateSet& templates_;  // read at each attempt: the owner may swap it
   config::RetryConfig retry_;
   std::map<std::string, std::vector<std::string>> channel_providers_;
   std::map<std::string, std::unique_ptr<ProviderState>> providers_;

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "templates/json_data.h"
+
 namespace omnigate::dispatch {
 namespace json = boost::json;
 
@@ -58,6 +60,9 @@ std::string toJson(const MessagePayload& payload) {
     content[channel] = std::move(c);
   }
   json::object out{{"to", std::move(to)}, {"content", std::move(content)}};
+  putIfPresent(out, "template", payload.template_id);
+  putIfPresent(out, "locale", payload.locale);
+  putIfPresent(out, "data", payload.data_json);
   putIfPresent(out, "metadata", payload.metadata_json);
   return json::serialize(out);
 }
@@ -90,11 +95,46 @@ Result<MessagePayload> payloadFromJson(std::string_view text) {
                          stringAt(c, "title"),   stringAt(c, "body"), stringAt(c, "data")};
     }
   }
+  payload.template_id = stringAt(root, "template");
+  payload.locale = stringAt(root, "locale");
+  payload.data_json = stringAt(root, "data");
   payload.metadata_json = stringAt(root, "metadata");
   return payload;
 }
 
+Result<std::map<std::string, ChannelContent>> renderContent(
+    const templates::TemplateSet& templates, const MessagePayload& payload,
+    std::string_view only_channel, std::string* resolved_locale) {
+  templates::TemplateValue data = templates::TemplateValue::object();
+  if (!payload.data_json.empty()) {
+    boost::system::error_code ec;
+    auto value = json::parse(payload.data_json, ec);
+    if (ec || !value.is_object()) {
+      return makeError("corrupt_payload", "stored template data is not a JSON object");
+    }
+    data = templates::templateValueFromJson(value.as_object());
+  }
+  auto parts = templates.render(payload.template_id, payload.locale, data, only_channel);
+  if (!parts) return parts.error();
+  if (resolved_locale) *resolved_locale = parts->resolved_locale;
+  std::map<std::string, ChannelContent> content;
+  if (!parts->email_subject.empty() && (!parts->email_text.empty() || !parts->email_html.empty())) {
+    content["email"] = {.subject = parts->email_subject,
+                        .text = parts->email_text,
+                        .html = parts->email_html};
+  }
+  if (!parts->sms_text.empty()) content["sms"] = {.text = parts->sms_text};
+  if (!parts->push_title.empty() || !parts->push_body.empty()) {
+    content["push"] = {.title = parts->push_title,
+                       .body = parts->push_body,
+                       .data_json = parts->push_data_json};
+  }
+  if (!parts->messenger_text.empty()) content["messenger"] = {.text = parts->messenger_text};
+  return content;
+}
+
 Result<channels::OutboundMessage> buildOutbound(const MessagePayload& payload,
+                                                const templates::TemplateSet& templates,
                                                 const store::MessageRecord& message,
                                                 const std::string& channel, int attempt,
                                                 SysTime now) {
@@ -105,6 +145,7 @@ Result<channels::OutboundMessage> buildOutbound(const MessagePayload& payload,
   out.attempt = attempt;
   out.now_unix_ms = toUnixMillis(now);
   out.metadata_json = payload.metadata_json;
+  out.locale = payload.locale;
   if (channel == "email") {
     out.recipient = payload.to.email;
   } else if (channel == "sms") {
@@ -118,8 +159,16 @@ Result<channels::OutboundMessage> buildOutbound(const MessagePayload& payload,
   if (out.recipient.empty()) {
     return makeError("no_contact", "the message has no " + channel + " contact");
   }
-  auto it = payload.content.find(channel);
-  if (it == payload.content.end()) {
+  std::map<std::string, ChannelContent> rendered;
+  const auto* content = &payload.content;
+  if (!payload.template_id.empty()) {
+    auto result = renderContent(templates, payload, channel);
+    if (!result) return result.error();
+    rendered = std::move(result.value());
+    content = &rendered;
+  }
+  auto it = content->find(channel);
+  if (it == content->end()) {
     return makeError("no_content", "the message has no content for " + channel);
   }
   const auto& part = it->second;

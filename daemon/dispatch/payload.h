@@ -10,6 +10,7 @@
 #include "channels/provider.h"
 #include "daemon/common/result.h"
 #include "daemon/store/store.h"
+#include "templates/template_set.h"
 
 namespace omnigate::dispatch {
 
@@ -34,9 +35,14 @@ struct ChannelContent {
   std::string data_json;  // push data object
 };
 
+// Either inline `content` or a template: a template is rendered for the channel at each attempt,
+// so a scheduled or retried message uses the template set in force when it is sent.
 struct MessagePayload {
   Contacts to;
   std::map<std::string, ChannelContent> content;  // by channel
+  std::string template_id;
+  std::string locale;
+  std::string data_json;  // the request's `data` object, for the template
   std::string metadata_json;
 };
 
@@ -47,8 +53,17 @@ bool hasContact(const Contacts& contacts, const std::string& channel);
 std::string toJson(const MessagePayload& payload);
 Result<MessagePayload> payloadFromJson(std::string_view json);
 
+// The payload's template rendered with its data and locale, as content by channel; a channel
+// whose parts render to nothing is absent. `only_channel` renders just that one. Errors:
+// `unknown_template`, `template_render`, `corrupt_payload`. `resolved_locale` receives the
+// template variant used ("ru", "default").
+Result<std::map<std::string, ChannelContent>> renderContent(
+    const templates::TemplateSet& templates, const MessagePayload& payload,
+    std::string_view only_channel = {}, std::string* resolved_locale = nullptr);
+
 // One attempt's message for `channel`; an Error when the payload lacks what the channel needs.
 Result<channels::OutboundMessage> buildOutbound(const MessagePayload& payload,
+                                                const templates::TemplateSet& templates,
                                                 const store::MessageRecord& message,
                                                 const std::string& channel, int attempt,
                                                 SysTime now);

@@ -36,7 +36,7 @@ void moveToNextChannel(store::AttemptFinish& finish, const store::MessageRecord&
 store::AttemptFinish decideTransition(const store::MessageRecord& message, int attempt_number,
                                       const std::string& provider, const channels::Verdict& verdict,
                                       SysTime now, const config::RetryConfig& retry,
-                                      Random& random) {
+                                      Random& random, bool failover_ready) {
   store::AttemptFinish finish;
   finish.id = message.id;
   finish.attempt_number = attempt_number;
@@ -68,6 +68,15 @@ store::AttemptFinish decideTransition(const store::MessageRecord& message, int a
       break;
   }
 
+  if (failover_ready) {
+    // The provider, not the message, is at fault: the attempt does not count against the
+    // message and the next provider of the channel takes it now.
+    finish.channel_attempts = std::max(0, message.channel_attempts - 1);
+    finish.new_status = MessageStatus::Queued;
+    finish.next_attempt_at = now;
+    finish.reason = provider + " is unavailable (" + what + "); failing over to the next provider";
+    return finish;
+  }
   const bool misconfigured = verdict.disposition == Disposition::Misconfigured;
   if (misconfigured) {
     // The operator must fix the provider; the message is kept and this attempt is not counted.

@@ -15,9 +15,11 @@ namespace omnigate::dispatch {
 Millis backoffDelay(const config::RetryConfig& retry, int attempt, Random& random);
 
 // `message` is the claimed record (channel_attempts already counts this attempt).
+// `failover_ready`: the verdict paused this provider and another provider of the channel can
+// take the message now, so a retryable outcome is retried there at once, uncounted.
 store::AttemptFinish decideTransition(const store::MessageRecord& message, int attempt_number,
                                       const std::string& provider, const channels::Verdict& verdict,
                                       SysTime now, const config::RetryConfig& retry,
-                                      Random& random);
+                                      Random& random, bool failover_ready = false);
 
 }  // namespace omnigate::dispatch

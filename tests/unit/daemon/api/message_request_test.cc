@@ -92,7 +92,8 @@ TEST(PlanChannels, FiltersByProviderContactAndContent) {
     "channels":["push","sms","email"]})");
   ASSERT_TRUE(r.ok());
   std::string trace;
-  auto plan = planChannels(*r, {"push", "sms", "email", "messenger"}, {"email", "push"}, &trace);
+  auto plan = planChannels(*r, r->payload.content, {"push", "sms", "email", "messenger"},
+                           {"email", "push"}, &trace);
   EXPECT_EQ(plan, (std::vector<std::string>{"email"}));
   EXPECT_NE(trace.find("push: no contact"), std::string::npos) << trace;
   EXPECT_NE(trace.find("sms: no provider configured"), std::string::npos) << trace;
@@ -102,9 +103,31 @@ TEST(PlanChannels, DefaultOrderWhenNoneRequested) {
   auto r = parseSendRequest(R"({"to":{"email":"a@example.com","phone":"+79161234567"},
     "content":{"email":{"subject":"s","text":"t"},"sms":{"text":"t"}}})");
   ASSERT_TRUE(r.ok());
-  auto plan = planChannels(*r, {"push", "sms", "email", "messenger"},
+  auto plan = planChannels(*r, r->payload.content, {"push", "sms", "email", "messenger"},
                            {"email", "sms", "push", "messenger"}, nullptr);
   EXPECT_EQ(plan, (std::vector<std::string>{"sms", "email"}));
+}
+
+TEST(PlanChannels, TemplateChannelsComeFromTheRenderedParts) {
+  auto r = parseSendRequest(R"({"to":{"email":"a@example.com","phone":"+79161234567"},
+    "template":"order_shipped","data":{"order":"A-17"},"locale":"ru"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->payload.template_id, "order_shipped");
+  EXPECT_EQ(r->payload.locale, "ru");
+  EXPECT_EQ(r->payload.data_json, R"({"order":"A-17"})");
+  std::map<std::string, dispatch::ChannelContent> rendered{{"email", {.subject = "s", .text = "t"}}};
+  std::string trace;
+  auto plan = planChannels(*r, rendered, {"sms", "email"}, {"email", "sms"}, &trace);
+  EXPECT_EQ(plan, (std::vector<std::string>{"email"}));
+  EXPECT_NE(trace.find("sms: the template has no part for it"), std::string::npos) << trace;
+}
+
+TEST(ParseSendRequest, DataWithoutTemplateIsRefused) {
+  auto r = parseSendRequest(R"({"to":{"email":"a@example.com"},"data":{"x":1},
+    "content":{"email":{"subject":"s","text":"t"}}})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "invalid_request");
+  EXPECT_NE(r.error().message.find("data"), std::string::npos) << r.error().message;
 }
 
 TEST(Authenticate, MatchesOnlyTheHashedToken) {
