@@ -188,6 +188,13 @@ TEST_P(Rejects, NamesLineKeyAndProblem) {
 const RejectCase kRejectCases[] = {
     // top level
     {"unknown_section", true, "[templatez]\ndir = \"t\"\n", 9, "templatez", "unknown key"},
+    // [templates], [tls]
+    {"templates_dir_empty", true, "[templates]\ndir = \"\"\n", 10, "templates.dir",
+     "must name the template directory"},
+    {"templates_unknown_key", true, "[templates]\npath = \"t\"\n", 10, "templates.path",
+     "unknown key"},
+    {"tls_ca_missing", true, "[tls]\nca_file = \"/nonexistent/ca.pem\"\n", 10, "tls.ca_file",
+     "cannot read /nonexistent/ca.pem"},
     // [server]
     {"typo_suggests", true, "[server]\nlisen = \"127.0.0.1:1\"\n", 10, "server.lisen",
      "did you mean 'listen'?"},
@@ -585,6 +592,17 @@ paths = ["a", "b"]
   EXPECT_EQ(settings.at("cache_dir").value, "") << "empty means unset, not the base dir";
   EXPECT_EQ(settings.at("url").value, "relative/not/a/path");
   EXPECT_EQ(settings.at("paths").values, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(ConfigLoader, ResolvesTemplatesDirAndCaFile) {
+  Config none = parseOrDie(kBase);
+  EXPECT_EQ(none.templates.dir, "") << "no templates unless configured";
+  EXPECT_EQ(none.tls.ca_file, "") << "the system store unless configured";
+  Config config = parseOrDie(kBase + "[templates]\ndir = \"tpl\"\n[tls]\nca_file = \"/dev/null\"\n",
+                             "/srv/og");
+  EXPECT_EQ(config.templates.dir, "/srv/og/tpl");
+  EXPECT_EQ(config.templates.dir_line, 10);
+  EXPECT_EQ(config.tls.ca_file, "/dev/null");
 }
 
 TEST(ConfigLoader, RendersPluginSettingsAsTextWithLines) {

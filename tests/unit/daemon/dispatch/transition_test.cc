@@ -135,5 +135,31 @@ TEST(Transition, ExpiresPastMaxAge) {
   EXPECT_EQ(finish.new_status, MessageStatus::Expired);
 }
 
+TEST(Transition, FailoverRetriesAtOnceOnTheNextProviderWithoutCountingTheAttempt) {
+  FixedRandom random(0.5);
+  auto retry = retryConfig();
+  const auto now = fromUnixMillis(kNow);
+  for (auto disposition : {Disposition::Retry, Disposition::Misconfigured}) {
+    auto finish = decideTransition(message(3), 3, "smtp-main", verdict(disposition, 30), now,
+                                   retry, random, /*failover_ready=*/true);
+    EXPECT_EQ(finish.new_status, MessageStatus::Queued);
+    ASSERT_TRUE(finish.next_attempt_at);
+    EXPECT_EQ(*finish.next_attempt_at, now) << "the other provider takes it now";
+    EXPECT_EQ(finish.channel_attempts, 2) << "the provider's outage is not the message's attempt";
+    EXPECT_EQ(finish.channel_index, 0) << "same channel, other provider";
+    EXPECT_NE(finish.reason.find("smtp-main is unavailable"), std::string::npos) << finish.reason;
+  }
+  // Final outcomes are not affected by an available alternative.
+  auto rejected = decideTransition(message(1), 1, "smtp-main", verdict(Disposition::Rejected),
+                                   now, retry, random, true);
+  EXPECT_EQ(rejected.new_status, MessageStatus::Failed);
+  // Without an alternative, the attempt counts and backs off as usual.
+  auto alone = decideTransition(message(1), 1, "smtp-main", verdict(Disposition::Retry), now,
+                                retry, random, false);
+  EXPECT_EQ(alone.channel_attempts, 1);
+  ASSERT_TRUE(alone.next_attempt_at);
+  EXPECT_GT(*alone.next_attempt_at, now);
+}
+
 }  // namespace
 }  // namespace omnigate::dispatch
