@@ -434,7 +434,15 @@ Result<std::string> buildMimeMessage(const MimeMessage& message) {
            "Content-Transfer-Encoding: " + part.body.transfer_encoding + "\r\n";
   };
   if (parts.size() == 1) {
-    out += partHeaders(parts[0]) + "\r\n" + parts[0].body.data;
+    std::string_view data = parts[0].body.data;
+    // Without a boundary after it, the line break encodeBody adds for one is not needed when
+    // the content's own final line break already ends the message.
+    if (parts[0].body.transfer_encoding == "quoted-printable" && data.size() >= 4 &&
+        data.substr(data.size() - 4) == "\r\n\r\n") {
+      data.remove_suffix(2);
+    }
+    out += partHeaders(parts[0]) + "\r\n";
+    out += data;
   } else {
     std::string boundary = boundaryFor(message_id.value());
     for (const auto& part : parts) {

@@ -136,10 +136,14 @@ void readContent(FieldReader& r, const json::object& content,
       r.string(*part, "text", path + ".text", c.text, kMaxPart);
       r.string(*part, "html", path + ".html", c.html, kMaxPart);
       if (c.subject.empty()) r.fail(path + ".subject", "is required");
+      if (c.subject.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+        r.fail(path + ".subject", "must be one line (no CR, LF or NUL)");
+      }
       if (c.text.empty() && c.html.empty()) r.fail(path, "needs text or html");
     } else if (channel == "push") {
       if (!r.checkKnown(*part, path + ".", {"title", "body", "data"})) return;
       r.string(*part, "title", path + ".title", c.title, 1024);
+      if (c.title.find('\0') != std::string::npos) r.fail(path + ".title", "must not contain NUL");
       r.string(*part, "body", path + ".body", c.body, 4096);
       if (auto* data = r.object(*part, "data", path + ".data")) c.data_json = json::serialize(*data);
       if (c.title.empty() && c.body.empty()) r.fail(path, "needs a title or a body");

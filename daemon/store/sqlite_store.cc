@@ -63,6 +63,22 @@ CREATE TABLE attempts (
   PRIMARY KEY (message_id, n)
 ) WITHOUT ROWID;
 )sql"},
+    {2, R"sql(
+CREATE INDEX attempts_provider_message ON attempts (provider, provider_message_id)
+  WHERE provider_message_id <> '';
+CREATE TABLE receipts (
+  message_id          TEXT NOT NULL,
+  provider            TEXT NOT NULL,
+  provider_message_id TEXT NOT NULL,
+  status              TEXT NOT NULL,
+  code                TEXT NOT NULL DEFAULT '',
+  detail              TEXT NOT NULL DEFAULT '',
+  received_at         INTEGER NOT NULL,
+  effect              TEXT NOT NULL
+);
+CREATE INDEX receipts_message ON receipts (message_id);
+CREATE INDEX receipts_waiting ON receipts (provider, provider_message_id) WHERE effect = 'waiting';
+)sql"},
 };
 
 constexpr const char* kStatusNames[] = {"queued", "scheduled", "sending",  "sent",     "delivered",
@@ -479,6 +495,128 @@ std::optional<std::pair<MessageRecord, std::string>> findByIdempotencyKey(Sqlite
   return std::make_pair(std::move(record), stmt.getColumn(17).getString());
 }
 
+
+const char* receiptEffectName(ReceiptOutcome outcome) {
+  switch (outcome) {
+    case ReceiptOutcome::Applied: return "applied";
+    case ReceiptOutcome::Waiting: return "waiting";
+    default: return "stale";
+  }
+}
+
+void insertReceipt(SqliteStore::Impl& impl, const std::string& message_id, const Receipt& receipt,
+                   ReceiptOutcome outcome) {
+  auto& stmt = impl.statement(
+      "INSERT INTO receipts (message_id, provider, provider_message_id, status, code, detail, "
+      "received_at, effect) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  stmt.bind(1, message_id);
+  stmt.bind(2, receipt.provider);
+  stmt.bind(3, receipt.provider_message_id);
+  stmt.bind(4, toString(receipt.status));
+  stmt.bind(5, receipt.code);
+  stmt.bind(6, receipt.detail);
+  stmt.bind(7, static_cast<int64_t>(toUnixMillis(receipt.received_at)));
+  stmt.bind(8, receiptEffectName(outcome));
+  stmt.exec();
+}
+
+// Moves `message` as `receipt` says, in the database and in memory. Receipts only move forward
+// (sent → delivered → read); a failure counts only before the message was confirmed delivered.
+ReceiptResult transitionOnReceipt(SqliteStore::Impl& impl, MessageRecord& message,
+                                  const Receipt& receipt) {
+  ReceiptResult result;
+  result.message_id = message.id;
+  result.status = message.status;
+  if (message.status == MessageStatus::Sending) {
+    result.outcome = ReceiptOutcome::Waiting;
+    return result;
+  }
+  const bool confirmed =
+      message.status == MessageStatus::Delivered || message.status == MessageStatus::Read;
+  bool moves = false;
+  switch (receipt.status) {
+    case MessageStatus::Delivered: moves = message.status == MessageStatus::Sent; break;
+    case MessageStatus::Read: moves = message.status == MessageStatus::Sent || confirmed;
+      moves = moves && message.status != MessageStatus::Read;
+      break;
+    case MessageStatus::Failed: moves = message.status == MessageStatus::Sent; break;
+    default: break;
+  }
+  if (!moves) {
+    result.outcome = ReceiptOutcome::Stale;
+    return result;
+  }
+  const auto now_ms = static_cast<int64_t>(toUnixMillis(receipt.received_at));
+  std::string reason = message.reason;
+  std::optional<SysTime> next;
+  MessageStatus status = receipt.status;
+  if (receipt.status == MessageStatus::Failed) {
+    std::string what = receipt.provider + " reported the " + message.channel() +
+                       " message failed" +
+                       (receipt.code.empty() ? "" : " (" + receipt.code + ")") +
+                       (receipt.detail.empty() ? "" : ": " + receipt.detail);
+    if (message.channel_index + 1 < static_cast<int>(message.plan.size())) {
+      message.channel_index += 1;
+      message.channel_attempts = 0;
+      status = MessageStatus::Queued;
+      next = receipt.received_at;
+      reason = what + "; falling back to " + message.channel();
+      result.requeued = DueJob{receipt.received_at, message.id, message.channel()};
+    } else {
+      reason = what;
+    }
+  }
+  auto& stmt = impl.statement(
+      "UPDATE messages SET status = ?, channel_index = ?, channel_attempts = ?, "
+      "next_attempt_at = ?, reason = ?, updated_at = ? WHERE id = ?");
+  stmt.bind(1, toString(status));
+  stmt.bind(2, message.channel_index);
+  stmt.bind(3, message.channel_attempts);
+  bindOptionalTime(stmt, 4, next);
+  stmt.bind(5, reason);
+  stmt.bind(6, now_ms);
+  stmt.bind(7, message.id);
+  stmt.exec();
+  message.status = status;
+  result.outcome = ReceiptOutcome::Applied;
+  result.status = status;
+  return result;
+}
+
+}  // namespace
+
+void SqliteStore::applyReceipt(Receipt receipt, Callback<ReceiptResult> done) {
+  impl_->enqueue<ReceiptResult>(
+      [receipt = std::move(receipt)](Impl& impl) -> Result<ReceiptResult> {
+        std::optional<MessageRecord> message;
+        if (!receipt.message_id.empty()) message = findMessage(impl, receipt.message_id);
+        if (!message && !receipt.provider_message_id.empty()) {
+          auto& stmt = impl.statement(
+              "SELECT message_id FROM attempts WHERE provider = ? AND provider_message_id = ? "
+              "ORDER BY started_at DESC LIMIT 1");
+          stmt.bind(1, receipt.provider);
+          stmt.bind(2, receipt.provider_message_id);
+          if (stmt.executeStep()) message = findMessage(impl, stmt.getColumn(0).getString());
+        }
+        if (!message) {
+          // The reply that names this provider id may not be recorded yet: keep the receipt
+          // waiting; finishAttempt applies it when the id shows up.
+          ReceiptResult result;
+          if (!receipt.provider_message_id.empty()) {
+            result.outcome = ReceiptOutcome::Waiting;
+            insertReceipt(impl, "", receipt, result.outcome);
+          }
+          return result;
+        }
+        ReceiptResult result = transitionOnReceipt(impl, *message, receipt);
+        insertReceipt(impl, message->id, receipt, result.outcome);
+        return result;
+      },
+      std::move(done));
+}
+
+namespace {
+
 }  // namespace
 
 void SqliteStore::submit(NewMessage message, Callback<SubmitResult> done) {
@@ -564,6 +702,22 @@ void SqliteStore::get(std::string id, Callback<std::optional<MessageRecord>> don
           a.detail = stmt.getColumn(7).getString();
           a.provider_message_id = stmt.getColumn(8).getString();
           message->attempt_log.push_back(std::move(a));
+        }
+        auto& receipts = impl.statement(
+            "SELECT provider, provider_message_id, status, code, detail, received_at, effect "
+            "FROM receipts WHERE message_id = ? ORDER BY received_at, rowid");
+        receipts.bind(1, id);
+        while (receipts.executeStep()) {
+          ReceiptEvent r;
+          r.provider = receipts.getColumn(0).getString();
+          r.provider_message_id = receipts.getColumn(1).getString();
+          r.status = parseMessageStatus(receipts.getColumn(2).getString())
+                         .value_or(MessageStatus::Delivered);
+          r.code = receipts.getColumn(3).getString();
+          r.detail = receipts.getColumn(4).getString();
+          r.received_at = fromUnixMillis(receipts.getColumn(5).getInt64());
+          r.effect = receipts.getColumn(6).getString();
+          message->receipt_log.push_back(std::move(r));
         }
         return message;
       },
@@ -651,6 +805,54 @@ void SqliteStore::claim(ClaimRequest request, Callback<ClaimResult> done) {
       std::move(done));
 }
 
+namespace {
+
+// Receipts that arrived before the attempt they belong to was recorded. A failure receipt that
+// moves the message to its next channel is not announced to the dispatcher here; the message is
+// found by its next refill of due work.
+void applyWaitingReceipts(SqliteStore::Impl& impl, const AttemptFinish& finish) {
+  auto& provider_of = impl.statement(
+      "SELECT provider FROM attempts WHERE message_id = ? AND n = ?");
+  provider_of.bind(1, finish.id);
+  provider_of.bind(2, finish.attempt_number);
+  if (!provider_of.executeStep()) return;
+  const std::string provider = provider_of.getColumn(0).getString();
+  provider_of.reset();
+  std::vector<std::pair<int64_t, Receipt>> waiting;
+  auto& find = impl.statement(
+      "SELECT rowid, status, code, detail, received_at FROM receipts WHERE effect = 'waiting' "
+      "AND ((provider = ? AND provider_message_id = ? AND provider_message_id <> '') "
+      "OR message_id = ?) ORDER BY received_at, rowid");
+  find.bind(1, provider);
+  find.bind(2, finish.provider_message_id);
+  find.bind(3, finish.id);
+  while (find.executeStep()) {
+    Receipt r;
+    r.provider = provider;
+    r.provider_message_id = finish.provider_message_id;
+    r.message_id = finish.id;
+    r.status = parseMessageStatus(find.getColumn(1).getString()).value_or(MessageStatus::Delivered);
+    r.code = find.getColumn(2).getString();
+    r.detail = find.getColumn(3).getString();
+    r.received_at = fromUnixMillis(find.getColumn(4).getInt64());
+    waiting.emplace_back(find.getColumn(0).getInt64(), std::move(r));
+  }
+  find.reset();
+  if (waiting.empty()) return;
+  auto message = findMessage(impl, finish.id);
+  if (!message) return;
+  for (const auto& [rowid, receipt] : waiting) {
+    ReceiptResult result = transitionOnReceipt(impl, *message, receipt);
+    auto& mark = impl.statement("UPDATE receipts SET message_id = ?, effect = ? WHERE rowid = ?");
+    mark.bind(1, finish.id);
+    mark.bind(2, receiptEffectName(result.outcome));
+    mark.bind(3, rowid);
+    mark.exec();
+  }
+}
+
+}  // namespace
+
 void SqliteStore::finishAttempt(AttemptFinish finish, Callback<Ok> done) {
   impl_->enqueue<Ok>(
       [finish = std::move(finish)](Impl& impl) -> Result<Ok> {
@@ -678,6 +880,7 @@ void SqliteStore::finishAttempt(AttemptFinish finish, Callback<Ok> done) {
         message.bind(6, now_ms);
         message.bind(7, finish.id);
         message.exec();
+        if (finish.new_status == MessageStatus::Sent) applyWaitingReceipts(impl, finish);
         return Ok{};
       },
       std::move(done));

@@ -50,6 +50,7 @@ class SqliteStore final : public Store {
   void cancel(std::string id, SysTime now, Callback<CancelResult> done) override;
   void claim(ClaimRequest request, Callback<ClaimResult> done) override;
   void finishAttempt(AttemptFinish finish, Callback<Ok> done) override;
+  void applyReceipt(Receipt receipt, Callback<ReceiptResult> done) override;
   void loadDue(std::optional<DueJob> after, std::size_t limit,
                Callback<std::vector<DueJob>> done) override;
   void close() override;

@@ -64,6 +64,17 @@ struct Attempt {
   std::string provider_message_id;
 };
 
+// A delivery receipt as the daemon keeps it (every receipt is kept, applied or not).
+struct ReceiptEvent {
+  std::string provider;
+  std::string provider_message_id;
+  MessageStatus status = MessageStatus::Delivered;  // Delivered, Read or Failed
+  std::string code;
+  std::string detail;
+  SysTime received_at;
+  std::string effect;  // applied | stale (arrived after something newer) | waiting (for the attempt)
+};
+
 struct MessageRecord {
   std::string id;
   std::string customer_id;
@@ -83,6 +94,7 @@ struct MessageRecord {
   std::optional<SysTime> expires_at;
   std::optional<SysTime> next_attempt_at;
   std::vector<Attempt> attempt_log;  // filled by get() only
+  std::vector<ReceiptEvent> receipt_log;  // filled by get() only
 
   const std::string& channel() const;  // the plan's current channel, or "" when the plan is empty
 };
@@ -140,6 +152,31 @@ struct AttemptFinish {
   std::string reason;
 };
 
+// A provider's receipt for a message it accepted, found by our message id when the provider
+// echoes it, else by the provider's message id recorded with the attempt.
+struct Receipt {
+  std::string provider;
+  std::string provider_message_id;
+  std::string message_id;
+  MessageStatus status = MessageStatus::Delivered;  // Delivered, Read or Failed
+  std::string code;
+  std::string detail;
+  SysTime received_at;
+};
+
+// Applied: the message moved (sent → delivered → read; sent → failed, or to the next channel of
+// its plan when it has one). Stale: kept but changes nothing (the message is already further,
+// or final for another reason). Waiting: the attempt it belongs to has not been recorded yet
+// (receipts can beat the provider's own reply); it is applied when the attempt is. Unknown: no
+// message matches; nothing is kept.
+enum class ReceiptOutcome { Applied, Stale, Waiting, Unknown };
+struct ReceiptResult {
+  ReceiptOutcome outcome = ReceiptOutcome::Unknown;
+  std::string message_id;
+  MessageStatus status = MessageStatus::Sent;  // the message's status afterwards
+  std::optional<DueJob> requeued;              // set when a failure moved it to the next channel
+};
+
 struct RecoveryReport {
   std::int64_t interrupted = 0;  // attempts that were in flight when the process died
   std::int64_t pending = 0;      // messages waiting for delivery
@@ -156,6 +193,7 @@ class Store {
   virtual void cancel(std::string id, SysTime now, Callback<CancelResult> done) = 0;
   virtual void claim(ClaimRequest request, Callback<ClaimResult> done) = 0;
   virtual void finishAttempt(AttemptFinish finish, Callback<Ok> done) = 0;
+  virtual void applyReceipt(Receipt receipt, Callback<ReceiptResult> done) = 0;
   // Pending jobs with (due, id) strictly after `after`, in order, at most `limit`.
   virtual void loadDue(std::optional<DueJob> after, std::size_t limit,
                        Callback<std::vector<DueJob>> done) = 0;

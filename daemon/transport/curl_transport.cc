@@ -19,6 +19,15 @@
 // Easy handles are reused, but only within their pool: CURLOPT_SHARE is set once when a handle is
 // created, because moving a handle from one connection-sharing CURLSH to another is a path where
 // libcurl has had bugs (it leaked connections in the version Debian 12 ships).
+//
+// SMTP runs on worker threads with curl_easy_perform instead: libcurl (7.88, and later versions
+// as of curl/curl#8555) waits for the reply to the end of DATA in a blocking loop even inside a
+// multi handle, so one slow or hanging mail server would stall the event loop — the API and
+// every other channel — for up to the attempt's timeout. Each worker keeps one easy handle (and
+// so one connection cache) per pool_key; a handle whose transfer failed is discarded with its
+// connections, because libcurl puts a connection that failed mid-transaction (after a 421, or a
+// timeout while the server still holds the DATA phase) back into its cache and the next message
+// would inherit a broken session.
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -35,6 +44,9 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -66,6 +78,8 @@ constexpr curl_off_t kMaxRetryAfterSeconds = 86'400;
 constexpr long kKeepAliveIdleSeconds = 60;
 constexpr long kKeepAliveIntervalSeconds = 30;
 constexpr const char* kUserAgent = "omnigated";
+// Enough for every SMTP provider's max_concurrency in practice; more jobs wait for a worker.
+constexpr std::size_t kMaxSmtpWorkers = 64;
 
 [[noreturn]] void fatal(const char* what) {
   // Environment failures after startup are not recoverable here; systemd restarts the daemon.
@@ -330,6 +344,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
             using What = std::decay_t<decltype(what)>;
             if constexpr (std::is_same_v<What, FileWrite>) {
               writeFile(what, done);
+            } else if constexpr (std::is_same_v<What, SmtpRequest>) {
+              submitSmtp(std::move(what), request.timeout, std::move(done));
             } else {
               start(what, request.timeout, done);
             }
@@ -342,11 +358,12 @@ class Engine : public std::enable_shared_from_this<Engine> {
     }
   }
 
-  std::size_t inFlight() const { return transfers_.size(); }
+  std::size_t inFlight() const { return transfers_.size() + smtp_in_flight_.load(); }
 
   void shutdown() {
     if (closed_) return;
     closed_ = true;
+    stopSmtpWorkers();
     timer_.cancel();
     // Stop watching before curl closes anything: the sockets are still open at this point, so
     // deregistering them cannot touch a reused descriptor number.
@@ -649,8 +666,9 @@ class Engine : public std::enable_shared_from_this<Engine> {
     }
   }
 
+  // `on_event_loop`: the transfer runs in the multi handle, whose sockets the engine watches.
   std::string configureCommon(Transfer& transfer, const std::string& url,
-                              std::chrono::milliseconds timeout) {
+                              std::chrono::milliseconds timeout, bool on_event_loop = true) {
     CURL* easy = transfer.easy;
     long timeout_ms = std::max<long>(1, static_cast<long>(timeout.count()));
     CURLcode rc = CURLE_OK;
@@ -676,11 +694,13 @@ class Engine : public std::enable_shared_from_this<Engine> {
     check(curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L));
     check(curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, kKeepAliveIdleSeconds));
     check(curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, kKeepAliveIntervalSeconds));
-    check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, onOpenSocket));
-    check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer));
-    // Connections outlive transfers in the pool, so the close hook's data is the engine.
-    check(curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, onCloseSocket));
-    check(curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this));
+    if (on_event_loop) {
+      check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, onOpenSocket));
+      check(curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer));
+      // Connections outlive transfers in the pool, so the close hook's data is the engine.
+      check(curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, onCloseSocket));
+      check(curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this));
+    }
     check(curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, onHeader));
     check(curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer));
     check(curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, onBody));
@@ -804,6 +824,166 @@ class Engine : public std::enable_shared_from_this<Engine> {
     return {};
   }
 
+  // --- SMTP on worker threads ---
+
+  struct SmtpJob {
+    SmtpRequest request;
+    std::chrono::milliseconds timeout;
+    Completion done;
+  };
+
+  void submitSmtp(SmtpRequest request, std::chrono::milliseconds timeout, Completion done) {
+    std::unique_lock lock(smtp_mutex_);
+    smtp_queue_.push_back(SmtpJob{std::move(request), timeout, std::move(done)});
+    ++smtp_in_flight_;
+    if (smtp_idle_ == 0 && smtp_threads_.size() < kMaxSmtpWorkers) {
+      smtp_threads_.emplace_back([this] { runSmtpWorker(); });
+    } else {
+      smtp_wake_.notify_one();
+    }
+  }
+
+  void stopSmtpWorkers() {
+    std::deque<SmtpJob> unstarted;
+    {
+      std::unique_lock lock(smtp_mutex_);
+      smtp_stopping_ = true;
+      smtp_stopping_atomic_ = true;
+      unstarted.swap(smtp_queue_);
+    }
+    smtp_wake_.notify_all();
+    for (auto& job : unstarted) {
+      --smtp_in_flight_;
+      post(std::move(job.done),
+           makeFailure(TransportErrorKind::Local, false, "transport shutting down"));
+    }
+    // Transfers in progress see smtp_stopping_ in their progress callback and abort.
+    for (auto& thread : smtp_threads_) thread.join();
+    smtp_threads_.clear();
+  }
+
+  // libcurl's blocking wait for the end-of-DATA reply ignores CURLOPT_TIMEOUT_MS (it waits for
+  // as long as the server likes), but it does call the progress callback: the deadline and
+  // shutdown are enforced here.
+  struct SmtpProgress {
+    const std::atomic<bool>* stopping;
+    std::chrono::steady_clock::time_point deadline;
+    bool timed_out = false;
+  };
+
+  static int onSmtpProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    auto* progress = static_cast<SmtpProgress*>(user);
+    if (progress->stopping->load()) return 1;
+    if (std::chrono::steady_clock::now() >= progress->deadline) {
+      progress->timed_out = true;
+      return 1;
+    }
+    return 0;
+  }
+
+  // One worker's handle for one pool_key, and the socket of its connection (an SMTP handle
+  // talks to one server, so it holds at most one).
+  struct SmtpHandle {
+    CURL* easy = nullptr;
+    curl_socket_t fd = CURL_SOCKET_BAD;
+  };
+
+  static curl_socket_t onSmtpOpenSocket(void* user, curlsocktype, curl_sockaddr* address) {
+    int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd >= 0) static_cast<SmtpHandle*>(user)->fd = fd;
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+  }
+
+  static int onSmtpCloseSocket(void* user, curl_socket_t fd) {
+    auto* handle = static_cast<SmtpHandle*>(user);
+    if (handle->fd == fd) handle->fd = CURL_SOCKET_BAD;
+    return ::close(fd);
+  }
+
+  // Closing a connection makes libcurl say QUIT and wait for the reply with its own default
+  // response timeout (two minutes), which a hung server never sends: shut the socket down first
+  // so that wait ends at once.
+  static void discardSmtpHandle(SmtpHandle& handle) {
+    if (handle.fd != CURL_SOCKET_BAD) ::shutdown(handle.fd, SHUT_RDWR);
+    curl_easy_cleanup(handle.easy);
+    handle.easy = nullptr;
+  }
+
+  void runSmtpWorker() {
+    std::map<std::string, SmtpHandle> handles;  // by pool_key: each keeps its own connection
+    while (true) {
+      SmtpJob job;
+      {
+        std::unique_lock lock(smtp_mutex_);
+        ++smtp_idle_;
+        smtp_wake_.wait(lock, [this] { return smtp_stopping_ || !smtp_queue_.empty(); });
+        --smtp_idle_;
+        if (smtp_stopping_) break;
+        job = std::move(smtp_queue_.front());
+        smtp_queue_.pop_front();
+      }
+      bool discard = false;
+      Outcome outcome = performSmtp(job, handles, discard);
+      --smtp_in_flight_;
+      post(std::move(job.done), std::move(outcome));
+      if (discard) {
+        discardSmtpHandle(handles[job.request.pool_key]);
+        handles.erase(job.request.pool_key);
+      }
+    }
+    // A polite QUIT to healthy servers; a hung one was discarded when its transfer failed.
+    for (auto& [key, handle] : handles) curl_easy_cleanup(handle.easy);
+  }
+
+  // `discard` is set when the handle's connection must not carry another message.
+  Outcome performSmtp(SmtpJob& job, std::map<std::string, SmtpHandle>& handles, bool& discard) {
+    SmtpHandle& handle = handles[job.request.pool_key];
+    if (handle.easy == nullptr) handle.easy = curl_easy_init();
+    CURL* easy = handle.easy;
+    if (easy == nullptr) {
+      handles.erase(job.request.pool_key);
+      return makeFailure(TransportErrorKind::Local, false, "cannot create a curl handle");
+    }
+    Transfer transfer;
+    transfer.easy = easy;
+    std::string problem = configureCommon(transfer, job.request.url, job.timeout, false);
+    if (problem.empty()) problem = configure(transfer, job.request);
+    SmtpProgress progress{&smtp_stopping_atomic_, std::chrono::steady_clock::now() + job.timeout};
+    if (problem.empty()) {
+      bool configured =
+          curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L) == CURLE_OK &&
+          curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, onSmtpProgress) == CURLE_OK &&
+          curl_easy_setopt(easy, CURLOPT_XFERINFODATA, &progress) == CURLE_OK &&
+          curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, onSmtpOpenSocket) == CURLE_OK &&
+          curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &handle) == CURLE_OK &&
+          curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, onSmtpCloseSocket) == CURLE_OK &&
+          curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, &handle) == CURLE_OK;
+      if (!configured) problem = "cannot configure the SMTP transfer callbacks";
+    }
+    if (!problem.empty()) {
+      curl_easy_reset(easy);
+      return makeFailure(TransportErrorKind::Local, false, std::move(problem));
+    }
+    CURLcode code = curl_easy_perform(easy);
+    Outcome outcome;
+    if (code == CURLE_ABORTED_BY_CALLBACK && progress.timed_out) {
+      outcome = makeFailure(TransportErrorKind::Timeout, established(easy),
+                            "no complete SMTP reply within " +
+                                std::to_string(job.timeout.count()) + " ms");
+    } else if (code == CURLE_ABORTED_BY_CALLBACK) {
+      outcome = makeFailure(TransportErrorKind::Local, established(easy),
+                            "transport shutting down");
+    } else {
+      outcome = smtpOutcome(transfer, code);
+    }
+    if (code == CURLE_OK) {
+      curl_easy_reset(easy);  // keeps the connection for the next message of this pool
+    } else {
+      discard = true;  // with it goes a connection in an unknown SMTP state
+    }
+    return outcome;
+  }
+
   // nullptr only if libcurl cannot allocate a share.
   Pool* poolFor(const std::string& pool_key) {
     if (auto found = pools_.find(pool_key); found != pools_.end()) return &found->second;
@@ -865,6 +1045,15 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::unordered_map<curl_socket_t, std::unique_ptr<SocketWatch>> sockets_;
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> transfers_;
   std::map<std::string, Pool> pools_;  // node-based: Transfer keeps a Pool* across inserts
+
+  std::mutex smtp_mutex_;
+  std::condition_variable smtp_wake_;
+  std::deque<SmtpJob> smtp_queue_;          // guarded by smtp_mutex_
+  std::vector<std::thread> smtp_threads_;   // started and joined on the io_context thread
+  std::size_t smtp_idle_ = 0;               // guarded by smtp_mutex_
+  bool smtp_stopping_ = false;              // guarded by smtp_mutex_
+  std::atomic<bool> smtp_stopping_atomic_{false};  // read by curl's progress callback
+  std::atomic<std::size_t> smtp_in_flight_{0};
 };
 
 curl_socket_t onOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
