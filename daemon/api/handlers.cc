@@ -91,9 +91,24 @@ json::object messageToJson(const store::MessageRecord& m) {
                          {"detail", a.detail}};
     if (a.finished_at) attempt["finished_at"] = formatRfc3339(*a.finished_at);
     if (!a.provider_message_id.empty()) attempt["provider_message_id"] = a.provider_message_id;
+    if (a.segments > 0) attempt["segments"] = a.segments;
     attempts.push_back(std::move(attempt));
   }
   out["attempts"] = std::move(attempts);
+  if (!m.receipt_log.empty()) {
+    json::array receipts;
+    for (const auto& r : m.receipt_log) {
+      json::object receipt{{"provider", r.provider},
+                           {"status", store::toString(r.status)},
+                           {"received_at", formatRfc3339(r.received_at)},
+                           {"effect", r.effect}};
+      if (!r.provider_message_id.empty()) receipt["provider_message_id"] = r.provider_message_id;
+      if (!r.code.empty()) receipt["code"] = r.code;
+      if (!r.detail.empty()) receipt["detail"] = r.detail;
+      receipts.push_back(std::move(receipt));
+    }
+    out["receipts"] = std::move(receipts);
+  }
   return out;
 }
 
@@ -187,6 +202,16 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
 
   if (path.rfind("/v1/", 0) != 0) {
     return respond(errorResponse(404, "not_found", "no such endpoint: " + path));
+  }
+  // Providers cannot present our bearer token: a callback is authenticated by the provider's
+  // own signature (or the secret token in the URL we gave it), checked by parseCallback.
+  constexpr std::string_view kCallbacks = "/v1/callbacks/";
+  if (path.rfind(kCallbacks, 0) == 0) {
+    if (method != http::verb::post && method != http::verb::get) {
+      return respond(errorResponse(405, "method_not_allowed", "use POST (or GET for Kannel)"));
+    }
+    if (draining_) return respond(unavailable("shutting_down", "omnigated is shutting down", 2));
+    return receiveCallback(request, path.substr(kCallbacks.size()), std::move(respond));
   }
   auto token_name = authenticate(request[http::field::authorization], config_.tokens);
   if (!token_name) {
@@ -319,6 +344,86 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
     if (result->outcome == store::SubmitOutcome::Replayed) res.set("Idempotent-Replayed", "true");
     respond(std::move(res));
   });
+}
+
+void ApiHandlers::receiveCallback(const Request& request, const std::string& provider_name,
+                                  Respond respond) {
+  const auto& providers = dispatcher_.providers();
+  auto found = providers.find(provider_name);
+  if (found == providers.end()) {
+    return respond(errorResponse(404, "not_found", "no provider named '" + provider_name + "'"));
+  }
+  channels::InboundRequest inbound;
+  inbound.method = std::string(request.method_string());
+  const std::string base = config_.server.public_url.empty()
+                               ? "http://" + std::string(request[http::field::host])
+                               : config_.server.public_url;
+  inbound.url = base + std::string(request.target());
+  for (const auto& field : request) {
+    inbound.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  inbound.body = request.body();
+  auto updates = found->second->provider->parseCallback(inbound);
+  if (!updates) {
+    const auto& code = updates.error().code;
+    spdlog::warn("callback for {} refused: {}", provider_name, updates.error().message);
+    if (code == "unauthorized") {
+      return respond(errorResponse(401, "unauthorized", updates.error().message));
+    }
+    if (code == "callbacks_unsupported") {
+      return respond(errorResponse(404, "not_found", updates.error().message));
+    }
+    return respond(errorResponse(400, "bad_callback", updates.error().message));
+  }
+  struct Tally {
+    std::size_t pending = 0;
+    json::array results;
+    std::optional<Error> error;
+    Respond respond;
+  };
+  auto tally = std::make_shared<Tally>();
+  tally->respond = std::move(respond);
+  tally->pending = updates->size();
+  auto finish = [](Tally& t) {
+    if (t.error) return t.respond(storeFailure(*t.error));
+    t.respond(jsonResponse(200, json::object{{"receipts", std::move(t.results)}}));
+  };
+  if (updates->empty()) return finish(*tally);
+  const SysTime now = clock_.now();
+  for (const auto& update : *updates) {
+    store::Receipt receipt;
+    receipt.provider = provider_name;
+    receipt.provider_message_id = update.provider_message_id;
+    receipt.message_id = update.message_id;
+    receipt.status = update.status == channels::ReceiptStatus::Delivered ? store::MessageStatus::Delivered
+                     : update.status == channels::ReceiptStatus::Read    ? store::MessageStatus::Read
+                                                                         : store::MessageStatus::Failed;
+    receipt.code = update.code;
+    receipt.detail = update.detail;
+    receipt.received_at = now;
+    store_.applyReceipt(receipt, [this, tally, finish, provider_name, receipt](
+                                     Result<store::ReceiptResult> applied) {
+      if (!applied) {
+        tally->error = applied.error();
+      } else {
+        static constexpr const char* kOutcomes[] = {"applied", "stale", "waiting", "unknown"};
+        const char* outcome = kOutcomes[static_cast<int>(applied->outcome)];
+        json::object result{{"provider_message_id", receipt.provider_message_id},
+                            {"outcome", outcome}};
+        if (!applied->message_id.empty()) {
+          result["message_id"] = applied->message_id;
+          result["status"] = store::toString(applied->status);
+        }
+        tally->results.push_back(std::move(result));
+        spdlog::info("receipt from {} for {}: {} ({})", provider_name,
+                     applied->message_id.empty() ? receipt.provider_message_id
+                                                 : applied->message_id,
+                     store::toString(receipt.status), outcome);
+        if (applied->requeued) dispatcher_.onPending(*applied->requeued);
+      }
+      if (--tally->pending == 0) finish(*tally);
+    });
+  }
 }
 
 void ApiHandlers::renderTemplate(const Request& request, const std::string& id,

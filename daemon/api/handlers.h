@@ -38,6 +38,7 @@ class ApiHandlers {
                    Respond respond);
   void getMessage(const std::string& id, Respond respond);
   void renderTemplate(const Request& request, const std::string& id, Respond respond);
+  void receiveCallback(const Request& request, const std::string& provider, Respond respond);
   void cancelMessage(const std::string& id, Respond respond);
 
   const config::Config& config_;

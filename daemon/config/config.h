@@ -30,6 +30,9 @@ struct ServerConfig {
   Millis read_timeout{10'000};             // a whole request must arrive within this
   Millis idle_timeout{60'000};             // keep-alive connections idle longer are closed
   std::size_t max_connections = 4096;
+  // How providers reach this API from outside (scheme, host, optional path prefix, no trailing
+  // '/'), for callback signatures that cover the URL (Twilio). Empty: "http://" + Host header.
+  std::string public_url;
 };
 
 struct ApiToken {

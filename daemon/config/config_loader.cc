@@ -367,8 +367,21 @@ class Loader {
   void readServer(const toml::table& table) {
     checkKeys(table, "server",
               {"listen", "unix_socket", "max_body", "max_header", "read_timeout", "idle_timeout",
-               "max_connections"});
+               "max_connections", "public_url"});
     auto& server = config_.server;
+    if (const auto* node = table.get("public_url")) {
+      std::string url = requireString(*node, "server.public_url");
+      bool scheme = url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0;
+      auto authority_start = url.find("//") + 2;
+      if (!scheme || url.size() <= authority_start ||
+          url.find_first_of("?#", authority_start) != std::string::npos ||
+          url.find_first_of(" \t\r\n") != std::string::npos) {
+        reject(*node, "server.public_url",
+               "must be an http:// or https:// URL without query, e.g. \"https://gw.example\"");
+      }
+      while (!url.empty() && url.back() == '/') url.pop_back();
+      server.public_url = url;
+    }
     if (const auto* node = table.get("listen")) {
       readListen(*node, requireString(*node, "server.listen"));
     }

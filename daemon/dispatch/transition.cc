@@ -45,6 +45,7 @@ store::AttemptFinish decideTransition(const store::MessageRecord& message, int a
   finish.code = verdict.provider_code;
   finish.detail = verdict.detail;
   finish.provider_message_id = verdict.provider_message_id;
+  finish.segments = verdict.segments;
   finish.channel_index = message.channel_index;
   finish.channel_attempts = message.channel_attempts;
 

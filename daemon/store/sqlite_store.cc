@@ -64,6 +64,7 @@ CREATE TABLE attempts (
 ) WITHOUT ROWID;
 )sql"},
     {2, R"sql(
+ALTER TABLE attempts ADD COLUMN segments INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX attempts_provider_message ON attempts (provider, provider_message_id)
   WHERE provider_message_id <> '';
 CREATE TABLE receipts (
@@ -688,7 +689,7 @@ void SqliteStore::get(std::string id, Callback<std::optional<MessageRecord>> don
         if (!message) return std::optional<MessageRecord>();
         auto& stmt = impl.statement(
             "SELECT n, channel, provider, started_at, finished_at, outcome, code, detail, "
-            "provider_message_id FROM attempts WHERE message_id = ? ORDER BY n");
+            "provider_message_id, segments FROM attempts WHERE message_id = ? ORDER BY n");
         stmt.bind(1, id);
         while (stmt.executeStep()) {
           Attempt a;
@@ -701,6 +702,7 @@ void SqliteStore::get(std::string id, Callback<std::optional<MessageRecord>> don
           a.code = stmt.getColumn(6).getString();
           a.detail = stmt.getColumn(7).getString();
           a.provider_message_id = stmt.getColumn(8).getString();
+          a.segments = stmt.getColumn(9).getInt();
           message->attempt_log.push_back(std::move(a));
         }
         auto& receipts = impl.statement(
@@ -859,14 +861,15 @@ void SqliteStore::finishAttempt(AttemptFinish finish, Callback<Ok> done) {
         const auto now_ms = static_cast<int64_t>(toUnixMillis(finish.finished_at));
         auto& attempt = impl.statement(
             "UPDATE attempts SET finished_at = ?, outcome = ?, code = ?, detail = ?, "
-            "provider_message_id = ? WHERE message_id = ? AND n = ?");
+            "provider_message_id = ?, segments = ? WHERE message_id = ? AND n = ?");
         attempt.bind(1, now_ms);
         attempt.bind(2, finish.outcome);
         attempt.bind(3, finish.code);
         attempt.bind(4, finish.detail);
         attempt.bind(5, finish.provider_message_id);
-        attempt.bind(6, finish.id);
-        attempt.bind(7, finish.attempt_number);
+        attempt.bind(6, finish.segments);
+        attempt.bind(7, finish.id);
+        attempt.bind(8, finish.attempt_number);
         attempt.exec();
         // Only a message still `sending` moves: a crash-recovered or cancelled one keeps its state.
         auto& message = impl.statement(

@@ -62,6 +62,7 @@ struct Attempt {
   std::string code;
   std::string detail;
   std::string provider_message_id;
+  int segments = 0;  // SMS segments billed, when the provider says
 };
 
 // A delivery receipt as the daemon keeps it (every receipt is kept, applied or not).
@@ -145,6 +146,7 @@ struct AttemptFinish {
   std::string code;
   std::string detail;
   std::string provider_message_id;
+  int segments = 0;
   MessageStatus new_status = MessageStatus::Sent;
   int channel_index = 0;
   int channel_attempts = 0;

@@ -82,10 +82,122 @@ class SqliteStoreTest : public ::testing::Test {
     return r.value();
   }
 
+  // Claims and finishes the message as sent by "hook" with the provider's id `provider_id`.
+  void sendVia(const std::string& id, const std::string& provider_id, int segments = 0) {
+    auto claimed = claim(id);
+    ASSERT_EQ(claimed.outcome, ClaimOutcome::Claimed);
+    ASSERT_TRUE(finishSent(id, claimed.attempt_number, provider_id, segments,
+                           claimed.message.channel_index)
+                    .ok());
+  }
+
+  Result<Ok> finishSent(const std::string& id, int attempt, const std::string& provider_id,
+                        int segments = 0, int channel_index = 0) {
+    AttemptFinish finish;
+    finish.id = id;
+    finish.channel_index = channel_index;
+    finish.attempt_number = attempt;
+    finish.finished_at = fromUnixMillis(kNow + 10);
+    finish.outcome = "accepted";
+    finish.provider_message_id = provider_id;
+    finish.segments = segments;
+    finish.new_status = MessageStatus::Sent;
+    return wait<Ok>([&](auto cb) { store_->finishAttempt(finish, cb); });
+  }
+
+  ReceiptResult receipt(const std::string& provider_id, MessageStatus status,
+                        const std::string& message_id = "", const std::string& provider = "hook") {
+    Receipt r;
+    r.provider = provider;
+    r.provider_message_id = provider_id;
+    r.message_id = message_id;
+    r.status = status;
+    r.code = status == MessageStatus::Failed ? "30003" : "";
+    r.detail = status == MessageStatus::Failed ? "Unreachable handset" : "";
+    r.received_at = fromUnixMillis(kNow + 1000);
+    auto result = wait<ReceiptResult>([&](auto cb) { store_->applyReceipt(r, cb); });
+    EXPECT_TRUE(result.ok());
+    return result.value();
+  }
+
   fs::path dir_;
   std::string path_;
   std::unique_ptr<SqliteStore> store_;
 };
+
+TEST_F(SqliteStoreTest, ReceiptsOnlyMoveForward) {
+  openOrDie();
+  const std::string id = "01KAAAAAAAAAAAAAAAAAAAAAA1";
+  submit(newMessage(id));
+  sendVia(id, "SM1", 2);
+  struct Step {
+    MessageStatus receipt;
+    ReceiptOutcome outcome;
+    MessageStatus after;
+  } steps[] = {
+      {MessageStatus::Delivered, ReceiptOutcome::Applied, MessageStatus::Delivered},
+      {MessageStatus::Delivered, ReceiptOutcome::Stale, MessageStatus::Delivered},
+      {MessageStatus::Failed, ReceiptOutcome::Stale, MessageStatus::Delivered},
+      {MessageStatus::Read, ReceiptOutcome::Applied, MessageStatus::Read},
+      {MessageStatus::Delivered, ReceiptOutcome::Stale, MessageStatus::Read},
+  };
+  for (const auto& step : steps) {
+    auto result = receipt("SM1", step.receipt);
+    EXPECT_EQ(result.outcome, step.outcome) << toString(step.receipt);
+    EXPECT_EQ(result.message_id, id);
+    EXPECT_EQ(get(id).status, step.after) << toString(step.receipt);
+  }
+  auto m = get(id);
+  ASSERT_EQ(m.receipt_log.size(), 5u);
+  EXPECT_EQ(m.receipt_log[0].effect, "applied");
+  EXPECT_EQ(m.receipt_log[1].effect, "stale");
+  ASSERT_EQ(m.attempt_log.size(), 1u);
+  EXPECT_EQ(m.attempt_log[0].segments, 2);
+  // Another provider's id, or no match at all, moves nothing.
+  EXPECT_EQ(receipt("SM1", MessageStatus::Failed, "", "other").outcome, ReceiptOutcome::Waiting);
+  EXPECT_EQ(receipt("", MessageStatus::Delivered).outcome, ReceiptOutcome::Unknown);
+  EXPECT_EQ(get(id).status, MessageStatus::Read);
+}
+
+TEST_F(SqliteStoreTest, FailureReceiptFallsBackToTheNextChannel) {
+  openOrDie();
+  const std::string id = "01KAAAAAAAAAAAAAAAAAAAAAA1";
+  submit(newMessage(id));  // plan: email, sms
+  sendVia(id, "E1");
+  auto result = receipt("E1", MessageStatus::Failed);
+  EXPECT_EQ(result.outcome, ReceiptOutcome::Applied);
+  EXPECT_EQ(result.status, MessageStatus::Queued);
+  ASSERT_TRUE(result.requeued);
+  EXPECT_EQ(result.requeued->channel, "sms");
+  auto m = get(id);
+  EXPECT_EQ(m.status, MessageStatus::Queued);
+  EXPECT_EQ(m.channel(), "sms");
+  EXPECT_NE(m.reason.find("30003"), std::string::npos) << m.reason;
+  // On the last channel a failure receipt is final.
+  sendVia(id, "S1");
+  result = receipt("S1", MessageStatus::Failed);
+  EXPECT_EQ(result.status, MessageStatus::Failed);
+  EXPECT_FALSE(result.requeued);
+  EXPECT_EQ(get(id).status, MessageStatus::Failed);
+}
+
+TEST_F(SqliteStoreTest, ReceiptThatBeatsTheReplyWaitsForTheAttempt) {
+  openOrDie();
+  const std::string id = "01KAAAAAAAAAAAAAAAAAAAAAA1";
+  submit(newMessage(id));
+  auto claimed = claim(id);
+  ASSERT_EQ(claimed.outcome, ClaimOutcome::Claimed);
+  // The provider's webhook arrives before its own HTTP reply was recorded.
+  EXPECT_EQ(receipt("SM9", MessageStatus::Delivered).outcome, ReceiptOutcome::Waiting);
+  EXPECT_EQ(receipt("", MessageStatus::Read, id).outcome, ReceiptOutcome::Waiting);
+  EXPECT_EQ(get(id).status, MessageStatus::Sending);
+  ASSERT_TRUE(finishSent(id, claimed.attempt_number, "SM9").ok());
+  auto m = get(id);
+  EXPECT_EQ(m.status, MessageStatus::Read);
+  ASSERT_EQ(m.receipt_log.size(), 2u);
+  EXPECT_EQ(m.receipt_log[0].effect, "applied");
+  EXPECT_EQ(m.receipt_log[1].effect, "applied");
+}
 
 TEST_F(SqliteStoreTest, SubmitThenGetRoundTrips) {
   openOrDie();
