@@ -261,7 +261,7 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
                                  "the body must be JSON (Content-Type: application/json)"));
   }
   json::value parsed;
-  auto send = parseSendRequest(request.body(), &parsed);
+  auto send = parseSendRequest(request.body(), &parsed, config_.phone_region);
   if (!send) {
     return respond(errorResponse(send.error().code == "invalid_json" ? 400 : 422,
                                  send.error().code, send.error().message));

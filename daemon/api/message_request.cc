@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "channels/sms/phone_number.h"
+
 namespace omnigate::api {
 namespace json = boost::json;
 
@@ -68,26 +70,26 @@ bool looksLikeEmail(const std::string& s) {
   });
 }
 
-bool looksLikeE164(const std::string& s) {
-  if (s.size() < 8 || s.size() > 16 || s[0] != '+' || s[1] == '0') return false;
-  return std::all_of(s.begin() + 1, s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
 bool isIdentifier(const std::string& s) {
   return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
 
-void readContacts(FieldReader& r, const json::object& to, dispatch::Contacts& contacts) {
+void readContacts(FieldReader& r, const json::object& to, dispatch::Contacts& contacts,
+                  std::string_view phone_region) {
   if (!r.checkKnown(to, "to.", {"email", "phone", "push", "telegram"})) return;
   if (r.string(to, "email", "to.email", contacts.email, 254) && !contacts.email.empty() &&
       !looksLikeEmail(contacts.email)) {
     r.fail("to.email", "is not an email address");
   }
-  if (r.string(to, "phone", "to.phone", contacts.phone, 32) && !contacts.phone.empty() &&
-      !looksLikeE164(contacts.phone)) {
-    r.fail("to.phone", "must be an E.164 number such as +79161234567");
+  if (r.string(to, "phone", "to.phone", contacts.phone, 64) && !contacts.phone.empty()) {
+    auto normalized = channels::sms::normalizePhoneNumber(contacts.phone, phone_region);
+    if (normalized) {
+      contacts.phone = std::move(normalized.value());
+    } else {
+      r.fail("to.phone", normalized.error().message);
+    }
   }
   r.string(to, "telegram", "to.telegram", contacts.telegram, 64);
   if (auto it = to.find("push"); it != to.end() && !it->value().is_null()) {
@@ -180,7 +182,8 @@ void readStringArray(FieldReader& r, const json::object& root, std::string_view 
 
 }  // namespace
 
-Result<SendRequest> parseSendRequest(std::string_view body, json::value* parsed) {
+Result<SendRequest> parseSendRequest(std::string_view body, json::value* parsed,
+                                     std::string_view phone_region) {
   boost::system::error_code ec;
   json::parse_options options;
   options.max_depth = 32;
@@ -197,7 +200,7 @@ Result<SendRequest> parseSendRequest(std::string_view body, json::value* parsed)
                 "channels", "strategy", "dedupe_key", "cancel_keys", "send_at", "ttl", "priority",
                 "metadata"});
   r.string(root, "customer_id", "customer_id", req.customer_id, 200);
-  if (auto* to = r.object(root, "to", "to")) readContacts(r, *to, req.payload.to);
+  if (auto* to = r.object(root, "to", "to")) readContacts(r, *to, req.payload.to, phone_region);
   r.string(root, "template", "template", req.template_id, 200);
   r.string(root, "locale", "locale", req.locale, 35);
   if (auto* content = r.object(root, "content", "content")) {

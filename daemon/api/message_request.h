@@ -31,7 +31,9 @@ struct SendRequest {
 };
 
 // Errors: code "invalid_json" (not parseable) or "invalid_request" (names the field).
-Result<SendRequest> parseSendRequest(std::string_view body, boost::json::value* parsed = nullptr);
+// `to.phone` is normalized to E.164, national spellings read against `phone_region`.
+Result<SendRequest> parseSendRequest(std::string_view body, boost::json::value* parsed = nullptr,
+                                     std::string_view phone_region = {});
 
 // Channels the message can use, in order: requested (or default) channels that have a contact,
 // content and a configured provider. `content` is the inline content, or the template rendered

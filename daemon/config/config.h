@@ -89,6 +89,9 @@ struct Config {
   TemplatesConfig templates;
   TlsConfig tls;
   std::vector<std::string> default_channels{"push", "sms", "email", "messenger"};
+  // Region for phone numbers written without a country code ("8 916 123-45-67" with "RU");
+  // empty: every number must carry its country code.
+  std::string phone_region;
   std::map<std::string, ChannelConfig> channels;          // email | sms | push | messenger
   std::map<std::string, ProviderSettings> providers;      // by provider name
 };

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -592,7 +593,17 @@ class Loader {
   }
 
   void readDefaults(const toml::table& table) {
-    checkKeys(table, "defaults", {"channels"});
+    checkKeys(table, "defaults", {"channels", "phone_region"});
+    if (const auto* region = table.get("phone_region")) {
+      std::string code = requireString(*region, "defaults.phone_region");
+      bool valid = code.size() == 2 && std::isupper(static_cast<unsigned char>(code[0])) &&
+                   std::isupper(static_cast<unsigned char>(code[1]));
+      if (!valid) {
+        reject(*region, "defaults.phone_region",
+               "must be an ISO 3166-1 alpha-2 region code in capitals, e.g. \"RU\" or \"US\"");
+      }
+      config_.phone_region = code;
+    }
     const auto* node = table.get("channels");
     if (node == nullptr) return;
     auto names = requireNameList(*node, "defaults.channels", "channel");

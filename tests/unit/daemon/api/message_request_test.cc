@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "channels/sms/phone_number.h"
 #include "daemon/api/handlers.h"
 
 namespace omnigate::api {
@@ -120,6 +121,35 @@ TEST(PlanChannels, TemplateChannelsComeFromTheRenderedParts) {
   auto plan = planChannels(*r, rendered, {"sms", "email"}, {"email", "sms"}, &trace);
   EXPECT_EQ(plan, (std::vector<std::string>{"email"}));
   EXPECT_NE(trace.find("sms: the template has no part for it"), std::string::npos) << trace;
+}
+
+TEST(ParseSendRequest, PhoneNumbersAreNormalizedToE164) {
+  ASSERT_TRUE(channels::sms::phoneNumberLibraryAvailable())
+      << "scripts/deps provides libphonenumber; without it numbers are only checked for E.164";
+  struct Case {
+    const char* phone;
+    const char* region;
+    const char* e164;  // nullptr: refused
+  } cases[] = {
+      {"+7 916 123-45-67", "", "+79161234567"},
+      {"8 (916) 123-45-67", "RU", "+79161234567"},
+      {"(202) 555-0143", "US", "+12025550143"},
+      {"8 916 123-45-67", "", nullptr},  // national spelling without a region
+      {"+7 916 123", "RU", nullptr},     // too short for the plan
+      {"call me", "RU", nullptr},
+  };
+  for (const auto& c : cases) {
+    std::string body = std::string(R"({"to":{"phone":")") + c.phone +
+                       R"("},"content":{"sms":{"text":"x"}}})";
+    auto r = parseSendRequest(body, nullptr, c.region);
+    if (c.e164 == nullptr) {
+      ASSERT_FALSE(r.ok()) << c.phone;
+      EXPECT_NE(r.error().message.find("to.phone"), std::string::npos) << r.error().message;
+    } else {
+      ASSERT_TRUE(r.ok()) << c.phone << ": " << r.error().message;
+      EXPECT_EQ(r->payload.to.phone, c.e164) << c.phone;
+    }
+  }
 }
 
 TEST(ParseSendRequest, DataWithoutTemplateIsRefused) {
