@@ -6,10 +6,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "channels/registry.h"
 #include "daemon/app/app.h"
+#include "daemon/app/plugins.h"
 #include "daemon/config/config.h"
 
 int main(int argc, char** argv) {
@@ -32,6 +34,26 @@ int main(int argc, char** argv) {
 
   omnigate::channels::ProviderRegistry registry;
   omnigate::channels::registerBuiltinProviders(registry);
+
+  if (!embedded) {
+    // Plugins first: the kinds they add must be known before providers are checked.
+    auto text = omnigate::config::readConfigText(config_path);
+    if (!text) {
+      std::cerr << "omnigated: " << text.error().message << "\n";
+      return 1;
+    }
+    std::string directory = std::filesystem::path(config_path).parent_path().string();
+    auto plugins = omnigate::config::readPluginList(*text, config_path,
+                                                    directory.empty() ? "." : directory);
+    if (!plugins) {
+      std::cerr << "omnigated: " << plugins.error().message << "\n";
+      return 1;
+    }
+    if (auto loaded = omnigate::app::loadPlugins(*plugins, registry); !loaded) {
+      std::cerr << "omnigated: " << loaded.error().message << "\n";
+      return 1;
+    }
+  }
 
   omnigate::Result<omnigate::config::Config> config = omnigate::makeError("", "");
   if (embedded) {

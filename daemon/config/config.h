@@ -92,6 +92,7 @@ struct Config {
   // Region for phone numbers written without a country code ("8 916 123-45-67" with "RU");
   // empty: every number must carry its country code.
   std::string phone_region;
+  std::vector<std::string> plugins;  // [plugins] load: shared objects adding provider kinds
   std::map<std::string, ChannelConfig> channels;          // email | sms | push | messenger
   std::map<std::string, ProviderSettings> providers;      // by provider name
 };
@@ -99,6 +100,13 @@ struct Config {
 // `base_dir` resolves relative paths (store.path, *_file secrets, outbox dirs): the directory of
 // the config file, or the state directory for the embedded config.
 Result<Config> loadConfigFile(const std::string& path, const channels::ProviderRegistry& registry);
+
+// Plugins must be loaded (their kinds registered) before providers can be checked, so [plugins]
+// is read first, on its own.
+Result<std::string> readConfigText(const std::string& path);
+Result<std::vector<std::string>> readPluginList(std::string_view text,
+                                                const std::string& source_name,
+                                                const std::string& base_dir);
 Result<Config> parseConfig(std::string_view text, const std::string& source_name,
                            const std::string& base_dir,
                            const channels::ProviderRegistry& registry);

@@ -204,7 +204,8 @@ class Loader {
     config_.source = source_;
     checkKeys(root, "",
               {"server", "api", "store", "retry", "dispatch", "defaults", "templates", "tls",
-               "channels", "providers"});
+               "plugins", "channels", "providers"});
+    if (const auto* node = root.get("plugins")) readPlugins(requireTable(*node, "plugins"));
     if (const auto* node = root.get("server")) readServer(requireTable(*node, "server"));
     if (const auto* node = root.get("api")) readApi(requireTable(*node, "api"));
     if (const auto* node = root.get("store")) readStore(requireTable(*node, "store"));
@@ -219,6 +220,12 @@ class Loader {
     if (const auto* node = root.get("providers")) readProviders(requireTable(*node, "providers"));
     crossCheck(root);
     return std::move(config_);
+  }
+
+  // Only [plugins]: what must be loaded before the rest can be checked.
+  std::vector<std::string> loadPluginList(const toml::table& root) {
+    if (const auto* node = root.get("plugins")) readPlugins(requireTable(*node, "plugins"));
+    return config_.plugins;
   }
 
  private:
@@ -566,6 +573,21 @@ class Loader {
     if (const auto* node = table.get("window")) {
       config_.dispatch.window =
           static_cast<std::size_t>(requireInteger(*node, "dispatch.window", 100, 10'000'000));
+    }
+  }
+
+  void readPlugins(const toml::table& table) {
+    checkKeys(table, "plugins", {"load"});
+    const auto* node = table.get("load");
+    if (node == nullptr) return;
+    const auto* array = node->as_array();
+    if (array == nullptr) reject(*node, "plugins.load", "must be an array of .so file paths");
+    config_.plugins.clear();
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const auto& item = *array->get(i);
+      std::string path = requireString(item, indexPath("plugins.load", i));
+      if (path.empty()) reject(item, indexPath("plugins.load", i), "must name a .so file");
+      config_.plugins.push_back(resolvePath(path));
     }
   }
 
@@ -955,6 +977,38 @@ Result<Config> parseConfig(std::string_view text, const std::string& source_name
   } catch (const std::exception& e) {
     return makeError("config_invalid", source_name + ": " + e.what());
   }
+}
+
+Result<std::vector<std::string>> readPluginList(std::string_view text,
+                                                const std::string& source_name,
+                                                const std::string& base_dir) {
+  try {
+    toml::table root = toml::parse(text, source_name);
+    channels::ProviderRegistry empty;
+    return Loader(source_name, absoluteDirectory(base_dir), empty).loadPluginList(root);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return makeError("config_parse", source_name + ":" + std::to_string(where.line) + ":" +
+                                         std::to_string(where.column) + ": " +
+                                         std::string(e.description()));
+  } catch (const Rejection& rejection) {
+    return rejection.error();
+  }
+}
+
+Result<std::string> readConfigText(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return makeError("config_missing",
+                     "cannot read config file " + path + ": " + std::strerror(errno));
+  }
+  FileCloser closer(fd);
+  auto text = readWholeFile(fd, 0);
+  if (!text) {
+    return makeError("config_missing",
+                     "cannot read config file " + path + ": " + text.error().message);
+  }
+  return text;
 }
 
 Result<Config> loadConfigFile(const std::string& path, const channels::ProviderRegistry& registry) {
