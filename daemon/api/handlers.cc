@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include "daemon/api/customer_json.h"
 #include "daemon/api/message_request.h"
 
 namespace omnigate::api {
@@ -170,12 +171,13 @@ std::optional<std::string> authenticate(std::string_view header,
 }
 
 ApiHandlers::ApiHandlers(const config::Config& config, const templates::TemplateSet& templates,
-                         store::Store& store, dispatch::Dispatcher& dispatcher, const Clock& clock,
-                         UlidGenerator& ids)
+                         store::Store& store, dispatch::Dispatcher& dispatcher,
+                         Admission& admission, const Clock& clock, UlidGenerator& ids)
     : config_(config),
       templates_(templates),
       store_(store),
       dispatcher_(dispatcher),
+      admission_(admission),
       clock_(clock),
       ids_(ids) {
   for (const auto& [channel, settings] : config.channels) configured_channels_.push_back(channel);
@@ -239,6 +241,36 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
     if (method == http::verb::delete_) return cancelMessage(id, std::move(respond));
     return respond(errorResponse(405, "method_not_allowed", "use GET or DELETE"));
   }
+  constexpr std::string_view kCustomers = "/v1/customers/";
+  if (path.rfind(kCustomers, 0) == 0) {
+    std::vector<std::string> segments;
+    for (auto segment : url->segments()) segments.push_back(segment);
+    if (segments.size() < 3 || segments.size() > 4 || segments[2].empty()) {
+      return respond(errorResponse(404, "not_found", "no such endpoint: " + path));
+    }
+    const std::string& id = segments[2];
+    const std::string sub = segments.size() == 4 ? segments[3] : "";
+    if (sub.empty()) {
+      if (method == http::verb::put) return putCustomer(request, id, std::move(respond));
+      if (method == http::verb::get) return getCustomer(id, std::move(respond));
+      if (method == http::verb::delete_) return deleteCustomer(id, std::move(respond));
+      return respond(errorResponse(405, "method_not_allowed", "use PUT, GET or DELETE"));
+    }
+    if (sub == "merge" || sub == "events") {
+      if (method != http::verb::post) {
+        return respond(errorResponse(405, "method_not_allowed", "use POST"));
+      }
+      if (sub == "merge") return mergeCustomer(request, id, std::move(respond));
+      return customerEvent(request, id, std::move(respond));
+    }
+    if (sub == "messages") {
+      if (method != http::verb::get) {
+        return respond(errorResponse(405, "method_not_allowed", "use GET"));
+      }
+      return customerMessages(id, std::move(respond));
+    }
+    return respond(errorResponse(404, "not_found", "no such endpoint: " + path));
+  }
   constexpr std::string_view kTemplates = "/v1/templates/";
   constexpr std::string_view kRender = "/render";
   if (path.rfind(kTemplates, 0) == 0 && path.size() > kTemplates.size() + kRender.size() &&
@@ -252,6 +284,75 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
   }
   return respond(errorResponse(404, "not_found", "no such endpoint: " + path));
 }
+
+namespace {
+
+policy::Contacts toPolicyContacts(const dispatch::Contacts& to) {
+  policy::Contacts contacts;
+  if (!to.email.empty()) contacts.email = to.email;
+  if (!to.phone.empty()) contacts.phone = to.phone;
+  if (!to.telegram.empty()) contacts.telegram = to.telegram;
+  for (const auto& target : to.push) contacts.push.push_back({target.platform, target.token});
+  return contacts;
+}
+
+// The contacts delivery may use: the profile's, minus those a provider reported dead.
+dispatch::Contacts deliverableContacts(const policy::Contacts& contacts) {
+  dispatch::Contacts to;
+  auto usable = [&contacts](const std::string& key) { return !contacts.invalid.count(key); };
+  if (contacts.email && usable("email")) to.email = *contacts.email;
+  if (contacts.phone && usable("phone")) to.phone = *contacts.phone;
+  if (contacts.telegram && usable("telegram")) to.telegram = *contacts.telegram;
+  if (usable("push")) {
+    for (const auto& token : contacts.push) {
+      if (usable("push:" + token.token)) to.push.push_back({token.platform, token.token});
+    }
+  }
+  return to;
+}
+
+// Inline `to` contacts update the profile: new ones are added, a changed one replaces the old
+// (and is usable again). Returns whether anything changed.
+bool mergeInlineContacts(policy::Contacts& profile, const dispatch::Contacts& to) {
+  bool changed = false;
+  auto set = [&](std::optional<std::string>& field, const std::string& value, const char* key) {
+    if (value.empty() || field == value) return;
+    field = value;
+    profile.invalid.erase(key);
+    changed = true;
+  };
+  set(profile.email, to.email, "email");
+  set(profile.phone, to.phone, "phone");
+  set(profile.telegram, to.telegram, "telegram");
+  for (const auto& target : to.push) {
+    bool known = std::any_of(profile.push.begin(), profile.push.end(),
+                             [&](const policy::PushToken& t) { return t.token == target.token; });
+    if (!known) {
+      profile.push.push_back({target.platform, target.token});
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+json::array traceToJson(const std::vector<policy::TraceStep>& trace) {
+  json::array out;
+  for (const auto& step : trace) out.push_back(json::object{{"step", step.step}, {"result", step.result}});
+  return out;
+}
+
+}  // namespace
+
+// Everything about one POST /v1/messages that outlives the first callback.
+struct ApiHandlers::Intake {
+  SendRequest send;
+  std::map<std::string, dispatch::ChannelContent> content;  // inline, or the template rendered
+  std::string request_hash;
+  std::string idempotency_key;
+  std::string canonical_data;  // the template data as canonical JSON, for the default dedupe key
+  bool dry_run = false;
+  Respond respond;
+};
 
 void ApiHandlers::postMessage(const Request& request, const std::string& token_name, bool dry_run,
                               Respond respond) {
@@ -271,67 +372,188 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
     return respond(errorResponse(422, "invalid_request",
                                  "Idempotency-Key must be 1-255 printable ASCII characters"));
   }
-  std::map<std::string, dispatch::ChannelContent> rendered;
+  auto intake = std::make_shared<Intake>();
   if (!send->template_id.empty()) {
     // Rendered now to learn which channels the template covers and to refuse data it cannot
     // render; the dispatcher renders again at each attempt with the templates then in force.
     auto content = dispatch::renderContent(templates_, send->payload);
     if (!content) return respond(errorResponse(422, content.error().code, content.error().message));
-    rendered = std::move(content.value());
+    intake->content = std::move(content.value());
+    if (const auto* data = parsed.as_object().if_contains("data")) {
+      writeCanonical(*data, intake->canonical_data);
+    }
+  } else {
+    intake->content = send->payload.content;
   }
-  const auto& content = send->template_id.empty() ? send->payload.content : rendered;
+  std::string canonical;
+  writeCanonical(parsed, canonical);
+  intake->request_hash = sha256Hex(canonical);
+  if (!idempotency_key.empty()) intake->idempotency_key = token_name + ":" + idempotency_key;
+  intake->dry_run = dry_run;
+  intake->respond = std::move(respond);
+  intake->send = std::move(send.value());
 
+  if (!intake->send.customer_id.empty()) return admitForCustomer(intake->send.customer_id, intake);
+  auto keys = contactKeys(toPolicyContacts(intake->send.payload.to));
+  if (keys.empty()) return admitAnonymous(intake);
+  // Addressed by contact only: the person who owns one of them gets their caps and history.
+  store_.findCustomer(std::move(keys), [this, intake](Result<std::optional<std::string>> found) {
+    if (!found) return intake->respond(storeFailure(found.error()));
+    if (*found) return admitForCustomer(**found, intake);
+    admitAnonymous(intake);
+  });
+}
+
+void ApiHandlers::admitAnonymous(const std::shared_ptr<Intake>& intake) {
+  const SendRequest& send = intake->send;
   std::string plan_trace;
-  auto plan = planChannels(*send, content, config_.default_channels, configured_channels_,
+  auto plan = planChannels(send, intake->content, config_.default_channels, configured_channels_,
                            &plan_trace);
   if (plan.empty()) {
-    return respond(errorResponse(422, "no_channel",
-                                 "no channel can carry this message: " + plan_trace));
+    return intake->respond(errorResponse(422, "no_channel",
+                                         "no channel can carry this message: " + plan_trace));
   }
-
   const SysTime now = clock_.now();
+  store::NewMessage message = newMessage(*intake, now);
+  message.plan = plan;
+  message.status = send.send_at && *send.send_at > now ? store::MessageStatus::Scheduled
+                                                       : store::MessageStatus::Queued;
+  json::array decision{json::object{{"step", "customer"}, {"result", "none (inline contacts)"}},
+                       json::object{{"step", "plan"}, {"result", plan_trace}}};
+  if (message.status == store::MessageStatus::Scheduled) {
+    decision.push_back(
+        json::object{{"step", "schedule"}, {"result", "send_at " + formatRfc3339(*send.send_at)}});
+  }
+  message.decision_json = json::serialize(decision);
+  message.payload_json = dispatch::toJson(send.payload);
+  submitMessage(intake, std::move(message), [](bool) {});
+}
+
+void ApiHandlers::admitForCustomer(const std::string& customer_id,
+                                   const std::shared_ptr<Intake>& intake) {
+  admission_.withCustomer(customer_id, [this, intake](Result<CustomerSlot*> loaded,
+                                                       std::function<void()> done) {
+    if (!loaded) {
+      intake->respond(storeFailure(loaded.error()));
+      return done();
+    }
+    CustomerSlot& customer = **loaded;
+    const SendRequest& send = intake->send;
+    auto profile = std::make_shared<policy::CustomerProfile>(customer.profile);
+    const bool profile_changed = mergeInlineContacts(profile->contacts, send.payload.to);
+
+    policy::SendRequest request;
+    request.category = send.category;
+    request.channels = send.channels;
+    for (const auto& [channel, part] : intake->content) request.content_channels.insert(channel);
+    request.priority = send.priority;
+    if (!send.dedupe_key.empty()) {
+      request.dedupe_key = send.dedupe_key;
+    } else if (!send.template_id.empty()) {
+      request.dedupe_key = policy::defaultDedupeKey(send.template_id, intake->canonical_data);
+    }
+    request.send_at = send.send_at;
+    const SysTime now = clock_.now();
+    policy::Decision decision =
+        policy::decide(request, *profile, customer.state, admission_.policyConfig(), now);
+
+    store::NewMessage message = newMessage(*intake, now);
+    message.customer_id = customer.id;
+    message.plan = decision.plan;
+    message.reason = decision.reason.empty()
+                         ? ""
+                         : decision.reason + (decision.rule.empty() ? "" : ": " + decision.rule);
+    json::array trace{json::object{{"step", "customer"}, {"result", customer.id}}};
+    for (auto& step : traceToJson(decision.trace)) trace.push_back(std::move(step));
+    message.decision_json = json::serialize(trace);
+    switch (decision.outcome) {
+      case policy::Outcome::Send:
+        message.status = store::MessageStatus::Queued;
+        break;
+      case policy::Outcome::Schedule:
+        message.status = store::MessageStatus::Scheduled;
+        message.send_at = decision.not_before;
+        break;
+      case policy::Outcome::Suppress:
+        message.status = store::MessageStatus::Suppressed;
+        break;
+    }
+    if (decision.outcome != policy::Outcome::Suppress && decision.plan.empty()) {
+      message.status = store::MessageStatus::Suppressed;
+      message.reason = "no_channel";
+    }
+    dispatch::MessagePayload payload = send.payload;
+    payload.to = deliverableContacts(profile->contacts);
+    message.payload_json = dispatch::toJson(payload);
+
+    auto state = std::make_shared<policy::CustomerState>(customer.state);
+    if (decision.outcome != policy::Outcome::Suppress) {
+      policy::recordSend(*state, decision, request, message.id, now);
+    }
+    policy::pruneState(*state, admission_.policyConfig(), now);
+    message.customer_state_json = stateToStorage(*state);
+    if (profile_changed) {
+      message.customer_profile_json = profileToStorage(*profile);
+      message.customer_contacts = contactKeys(profile->contacts);
+    }
+    submitMessage(intake, std::move(message),
+                  [&customer, state, profile, profile_changed, done](bool created) {
+                    // Only a committed message changes what the next decision sees.
+                    if (created) {
+                      customer.state = std::move(*state);
+                      if (profile_changed) {
+                        customer.profile = std::move(*profile);
+                        customer.has_profile = true;
+                      }
+                    }
+                    done();
+                  });
+  });
+}
+
+store::NewMessage ApiHandlers::newMessage(const Intake& intake, SysTime now) {
   store::NewMessage message;
   message.id = ids_.next();
   message.created_at = now;
-  message.customer_id = send->customer_id;
-  message.category = send->category;
-  message.priority = send->priority;
-  message.plan = plan;
-  message.send_at = send->send_at;
-  if (send->ttl) message.expires_at = now + *send->ttl;
-  message.status = send->send_at && *send->send_at > now ? store::MessageStatus::Scheduled
-                                                          : store::MessageStatus::Queued;
-  json::array decision{json::object{{"step", "plan"}, {"result", plan_trace}}};
-  if (message.status == store::MessageStatus::Scheduled) {
-    decision.push_back(
-        json::object{{"step", "schedule"}, {"result", "send_at " + formatRfc3339(*send->send_at)}});
-  }
-  message.decision_json = json::serialize(decision);
-  message.payload_json = dispatch::toJson(send->payload);
-  std::string canonical;
-  writeCanonical(parsed, canonical);
-  message.request_hash = sha256Hex(canonical);
-  if (!idempotency_key.empty()) message.idempotency_key = token_name + ":" + idempotency_key;
+  message.customer_id = intake.send.customer_id;
+  message.category = intake.send.category;
+  message.priority = intake.send.priority;
+  message.send_at = intake.send.send_at;
+  if (intake.send.ttl) message.expires_at = now + *intake.send.ttl;
+  message.cancel_keys = intake.send.cancel_keys;
+  message.request_hash = intake.request_hash;
+  message.idempotency_key = intake.idempotency_key;
+  return message;
+}
 
-  if (dry_run) {
-    return respond(jsonResponse(200, json::object{{"id", nullptr},
-                                                  {"status", store::toString(message.status)},
-                                                  {"channel", plan.front()},
-                                                  {"plan", planToJson(plan)},
-                                                  {"decision", decision},
-                                                  {"dry_run", true}}));
+void ApiHandlers::submitMessage(const std::shared_ptr<Intake>& intake, store::NewMessage message,
+                                std::function<void(bool created)> committed) {
+  if (intake->dry_run) {
+    json::object body{{"id", nullptr},
+                      {"status", store::toString(message.status)},
+                      {"channel", message.plan.empty() ? "" : message.plan.front()},
+                      {"plan", planToJson(message.plan)},
+                      {"decision", decisionToJson(message.decision_json)},
+                      {"dry_run", true}};
+    if (!message.reason.empty()) body["reason"] = message.reason;
+    intake->respond(jsonResponse(200, body));
+    return committed(false);
   }
-
-  store_.submit(std::move(message), [this, respond = std::move(respond)](
+  store_.submit(std::move(message), [this, intake, committed = std::move(committed)](
                                         Result<store::SubmitResult> result) {
-    if (!result) return respond(storeFailure(result.error()));
+    if (!result) {
+      intake->respond(storeFailure(result.error()));
+      return committed(false);
+    }
     const auto& m = result->message;
     if (result->outcome == store::SubmitOutcome::Conflict) {
-      return respond(errorResponse(409, "idempotency_conflict",
-                                   "this Idempotency-Key was used for a different request "
-                                   "(message " + m.id + ")"));
+      intake->respond(errorResponse(409, "idempotency_conflict",
+                                    "this Idempotency-Key was used for a different request "
+                                    "(message " + m.id + ")"));
+      return committed(false);
     }
-    if (result->outcome == store::SubmitOutcome::Created && m.next_attempt_at) {
+    const bool created = result->outcome == store::SubmitOutcome::Created;
+    if (created && m.next_attempt_at) {
       dispatcher_.onPending({*m.next_attempt_at, m.id, m.channel()});
     }
     json::object body{{"id", m.id},
@@ -340,9 +562,13 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
                       {"plan", planToJson(m.plan)},
                       {"decision", decisionToJson(m.decision_json)}};
     if (!m.reason.empty()) body["reason"] = m.reason;
+    if (m.send_at && m.status == store::MessageStatus::Scheduled) {
+      body["send_at"] = formatRfc3339(*m.send_at);
+    }
     auto res = jsonResponse(202, body);
     if (result->outcome == store::SubmitOutcome::Replayed) res.set("Idempotent-Replayed", "true");
-    respond(std::move(res));
+    intake->respond(std::move(res));
+    committed(created);
   });
 }
 
@@ -487,6 +713,285 @@ void ApiHandlers::renderTemplate(const Request& request, const std::string& id,
     out[name] = std::move(parts);
   }
   respond(jsonResponse(200, out));
+}
+
+namespace {
+
+bool isJsonRequest(const Request& request) {
+  auto content_type = request[http::field::content_type];
+  return content_type.substr(0, content_type.find(';')) == "application/json";
+}
+
+// One person after a merge: the survivor's choices win, the other fills what the survivor lacks,
+// and everything learned about either (opt-outs, dead contacts, engagement) is kept.
+policy::CustomerProfile mergeProfiles(const policy::CustomerProfile& survivor,
+                                      const policy::CustomerProfile& merged) {
+  policy::CustomerProfile out = survivor;
+  auto fill = [](std::optional<std::string>& field, const std::optional<std::string>& other) {
+    if (!field && other) field = other;
+  };
+  fill(out.contacts.email, merged.contacts.email);
+  fill(out.contacts.phone, merged.contacts.phone);
+  fill(out.contacts.telegram, merged.contacts.telegram);
+  for (const auto& token : merged.contacts.push) {
+    bool known = std::any_of(out.contacts.push.begin(), out.contacts.push.end(),
+                             [&](const policy::PushToken& t) { return t.token == token.token; });
+    if (!known) out.contacts.push.push_back(token);
+  }
+  out.contacts.invalid.insert(merged.contacts.invalid.begin(), merged.contacts.invalid.end());
+  if (out.preferred_channels.empty()) out.preferred_channels = merged.preferred_channels;
+  out.opt_out.insert(merged.opt_out.begin(), merged.opt_out.end());
+  if (!out.quiet_hours) out.quiet_hours = merged.quiet_hours;
+  if (out.timezone.empty()) out.timezone = merged.timezone;
+  if (out.locale.empty()) out.locale = merged.locale;
+  for (const auto& [channel, stats] : merged.stats) {
+    auto& sum = out.stats[channel];
+    sum.attempts += stats.attempts;
+    sum.delivered += stats.delivered;
+    sum.read += stats.read;
+  }
+  return out;
+}
+
+bool customerExists(const CustomerSlot& slot) {
+  return slot.has_profile || !slot.state.sends.empty() || !slot.state.dedupe.empty();
+}
+
+}  // namespace
+
+void ApiHandlers::putCustomer(const Request& request, const std::string& id, Respond respond) {
+  if (!isJsonRequest(request)) {
+    return respond(errorResponse(415, "unsupported_media_type",
+                                 "the body must be JSON (Content-Type: application/json)"));
+  }
+  auto parsed = parseCustomerProfile(id, request.body(), config_.phone_region);
+  if (!parsed) {
+    return respond(errorResponse(parsed.error().code == "invalid_json" ? 400 : 422,
+                                 parsed.error().code, parsed.error().message));
+  }
+  auto profile = std::make_shared<policy::CustomerProfile>(std::move(parsed.value()));
+  admission_.withCustomer(id, [this, profile, respond = std::move(respond)](
+                                  Result<CustomerSlot*> loaded, std::function<void()> done) {
+    if (!loaded) {
+      respond(storeFailure(loaded.error()));
+      return done();
+    }
+    CustomerSlot& customer = **loaded;
+    profile->id = customer.id;
+    // Daemon-owned knowledge survives a PUT: engagement, and dead marks of unchanged contacts.
+    profile->stats = customer.profile.stats;
+    for (const auto& mark : customer.profile.contacts.invalid) {
+      const auto& old = customer.profile.contacts;
+      const auto& now = profile->contacts;
+      bool same = (mark == "email" && old.email == now.email) ||
+                  (mark == "phone" && old.phone == now.phone) ||
+                  (mark == "telegram" && old.telegram == now.telegram) ||
+                  (mark.rfind("push:", 0) == 0 &&
+                   std::any_of(now.push.begin(), now.push.end(), [&](const policy::PushToken& t) {
+                     return "push:" + t.token == mark;
+                   }));
+      if (same) profile->contacts.invalid.insert(mark);
+    }
+    store::CustomerWrite write{customer.id, profileToStorage(*profile),
+                               contactKeys(profile->contacts), clock_.now()};
+    store_.putCustomer(std::move(write), [&customer, profile, respond, done](
+                                             Result<store::CustomerWriteResult> written) {
+      if (!written) {
+        respond(storeFailure(written.error()));
+      } else if (written->outcome == store::CustomerWriteOutcome::ContactTaken) {
+        respond(errorResponse(409, "contact_taken",
+                              written->contact + " belongs to customer " + written->taken_by +
+                                  "; merge the two (POST /v1/customers/" + written->taken_by +
+                                  "/merge) or remove it there first"));
+      } else {
+        customer.profile = std::move(*profile);
+        customer.has_profile = true;
+        respond(jsonResponse(200, customerProfileToJson(customer.profile)));
+      }
+      done();
+    });
+  });
+}
+
+void ApiHandlers::getCustomer(const std::string& id, Respond respond) {
+  admission_.withCustomer(id, [this, id, respond = std::move(respond)](
+                                  Result<CustomerSlot*> loaded, std::function<void()> done) {
+    if (!loaded) {
+      respond(storeFailure(loaded.error()));
+      return done();
+    }
+    if (!(*loaded)->has_profile) {
+      respond(errorResponse(404, "not_found", "no customer " + id));
+      done();
+      return admission_.forget(id);
+    }
+    respond(jsonResponse(200, customerProfileToJson((*loaded)->profile)));
+    done();
+  });
+}
+
+void ApiHandlers::deleteCustomer(const std::string& id, Respond respond) {
+  admission_.withCustomer(id, [this, id, respond = std::move(respond)](
+                                  Result<CustomerSlot*> loaded, std::function<void()> done) {
+    if (!loaded) {
+      respond(storeFailure(loaded.error()));
+      return done();
+    }
+    CustomerSlot& customer = **loaded;
+    store_.eraseCustomer(customer.id, clock_.now(), [this, id, &customer, respond, done](
+                                                        Result<bool> erased) {
+      if (!erased) {
+        respond(storeFailure(erased.error()));
+      } else if (!*erased) {
+        respond(errorResponse(404, "not_found", "no customer " + id));
+      } else {
+        customer.profile = policy::CustomerProfile{};
+        customer.profile.id = customer.id;
+        customer.has_profile = false;
+        respond(jsonResponse(200, json::object{{"id", customer.id}, {"erased", true}}));
+      }
+      done();
+      admission_.forget(customer.id);
+    });
+  });
+}
+
+void ApiHandlers::mergeCustomer(const Request& request, const std::string& id, Respond respond) {
+  if (!isJsonRequest(request)) {
+    return respond(errorResponse(415, "unsupported_media_type",
+                                 "the body must be JSON (Content-Type: application/json)"));
+  }
+  boost::system::error_code ec;
+  json::value body = json::parse(request.body(), ec);
+  if (ec) return respond(errorResponse(400, "invalid_json", "the body is not valid JSON"));
+  const auto* object = body.if_object();
+  const auto* from = object ? object->if_contains("from") : nullptr;
+  if (!from || !from->is_string() || from->as_string().empty() || object->size() != 1) {
+    return respond(errorResponse(422, "invalid_request",
+                                 "the body must be {\"from\": \"<id of the customer to fold in>\"}"));
+  }
+  const std::string other(from->as_string());
+  if (other == id) {
+    return respond(errorResponse(422, "invalid_request", "a customer cannot be merged into itself"));
+  }
+  // Both customers' queues are held, always in id order, so two opposite merges cannot wait on
+  // each other.
+  const std::string first = std::min(id, other);
+  const std::string second = std::max(id, other);
+  auto shared_respond = std::make_shared<Respond>(std::move(respond));
+  admission_.withCustomer(first, [this, id, other, second, shared_respond](
+                                     Result<CustomerSlot*> a, std::function<void()> done_a) {
+    admission_.withCustomer(second, [this, id, other, a, done_a, shared_respond](
+                                        Result<CustomerSlot*> b, std::function<void()> done_b) {
+      auto finish = [done_a, done_b] {
+        done_b();
+        done_a();
+      };
+      const Respond& respond = *shared_respond;
+      if (!a || !b) {
+        respond(storeFailure(!a ? a.error() : b.error()));
+        return finish();
+      }
+      CustomerSlot& survivor = (*a)->id == id || (*b)->id == other ? **a : **b;
+      CustomerSlot& merged = &survivor == *a ? **b : **a;
+      if (survivor.id == merged.id) {
+        respond(jsonResponse(200, json::object{{"id", survivor.id}, {"merged", other},
+                                               {"already", true}}));
+        return finish();
+      }
+      if (!customerExists(merged)) {
+        respond(errorResponse(404, "not_found", "no customer " + other));
+        return finish();
+      }
+      auto profile = std::make_shared<policy::CustomerProfile>(
+          mergeProfiles(survivor.profile, merged.profile));
+      profile->id = survivor.id;
+      auto state = std::make_shared<policy::CustomerState>(
+          policy::mergeStates(survivor.state, merged.state));
+      store::CustomerMerge merge{survivor.id,          merged.id,
+                                 profileToStorage(*profile), stateToStorage(*state),
+                                 contactKeys(profile->contacts), clock_.now()};
+      const std::string merged_id = merged.id;
+      store_.mergeCustomers(std::move(merge), [this, &survivor, merged_id, profile, state,
+                                               shared_respond, finish](Result<Ok> done) {
+        if (!done) {
+          (*shared_respond)(storeFailure(done.error()));
+          return finish();
+        }
+        survivor.profile = std::move(*profile);
+        survivor.state = std::move(*state);
+        survivor.has_profile = true;
+        (*shared_respond)(jsonResponse(
+            200, json::object{{"id", survivor.id},
+                              {"merged", merged_id},
+                              {"customer", customerProfileToJson(survivor.profile)}}));
+        finish();
+        admission_.forget(merged_id);
+      });
+    });
+  });
+}
+
+void ApiHandlers::customerEvent(const Request& request, const std::string& id, Respond respond) {
+  if (!isJsonRequest(request)) {
+    return respond(errorResponse(415, "unsupported_media_type",
+                                 "the body must be JSON (Content-Type: application/json)"));
+  }
+  boost::system::error_code ec;
+  json::value body = json::parse(request.body(), ec);
+  if (ec) return respond(errorResponse(400, "invalid_json", "the body is not valid JSON"));
+  store::CustomerEvent event;
+  event.customer_id = id;
+  event.now = clock_.now();
+  const auto* object = body.if_object();
+  auto invalid = [&respond](const std::string& what) {
+    respond(errorResponse(422, "invalid_request", what));
+  };
+  if (!object) return invalid("the body must be {\"name\": \"purchase\", \"keys\": [...]}");
+  for (const auto& [key, value] : *object) {
+    if (key == "name") {
+      if (!value.is_string() || value.as_string().empty() || value.as_string().size() > 64) {
+        return invalid("name must be a non-empty string of at most 64 characters");
+      }
+      event.name = value.as_string();
+    } else if (key == "keys") {
+      if (!value.is_array() || value.as_array().size() > 100) {
+        return invalid("keys must be an array of at most 100 strings");
+      }
+      for (const auto& item : value.as_array()) {
+        if (!item.is_string() || item.as_string().empty()) {
+          return invalid("keys must be an array of non-empty strings");
+        }
+        event.keys.emplace_back(item.as_string());
+      }
+    } else {
+      return invalid(std::string(key) + " is not a known field");
+    }
+  }
+  if (event.name.empty()) return invalid("name is required");
+  for (const auto& [name, category] : config_.categories) {
+    if (std::find(category.stop_on.begin(), category.stop_on.end(), event.name) !=
+        category.stop_on.end()) {
+      event.categories.push_back(name);
+    }
+  }
+  store_.applyCustomerEvent(std::move(event), [respond = std::move(respond)](
+                                                  Result<std::vector<std::string>> cancelled) {
+    if (!cancelled) return respond(storeFailure(cancelled.error()));
+    json::array ids;
+    for (const auto& id : *cancelled) ids.emplace_back(id);
+    respond(jsonResponse(200, json::object{{"cancelled", std::move(ids)}}));
+  });
+}
+
+void ApiHandlers::customerMessages(const std::string& id, Respond respond) {
+  store_.customerMessages(id, 200, [respond = std::move(respond)](
+                                       Result<std::vector<store::MessageRecord>> messages) {
+    if (!messages) return respond(storeFailure(messages.error()));
+    json::array out;
+    for (const auto& m : *messages) out.push_back(messageToJson(m));
+    respond(jsonResponse(200, json::object{{"messages", std::move(out)}}));
+  });
 }
 
 void ApiHandlers::getMessage(const std::string& id, Respond respond) {

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "daemon/api/admission.h"
 #include "daemon/api/http_server.h"
+#include "daemon/api/message_request.h"
 #include "daemon/common/clock.h"
 #include "daemon/common/ulid.h"
 #include "daemon/config/config.h"
@@ -26,16 +28,30 @@ class ApiHandlers {
  public:
   // `templates` is read at every request, so the owner may swap in a reloaded set.
   ApiHandlers(const config::Config& config, const templates::TemplateSet& templates,
-              store::Store& store, dispatch::Dispatcher& dispatcher, const Clock& clock,
-              UlidGenerator& ids);
+              store::Store& store, dispatch::Dispatcher& dispatcher, Admission& admission,
+              const Clock& clock, UlidGenerator& ids);
 
   void handle(Request&& request, Respond respond);
   void setReady(bool ready) { ready_ = ready; }
   void setDraining(bool draining) { draining_ = draining; }
 
  private:
+  struct Intake;
   void postMessage(const Request& request, const std::string& token_name, bool dry_run,
                    Respond respond);
+  void admitAnonymous(const std::shared_ptr<Intake>& intake);
+  void admitForCustomer(const std::string& customer_id, const std::shared_ptr<Intake>& intake);
+  store::NewMessage newMessage(const Intake& intake, SysTime now);
+  // Stores the message (or answers a dry run) and replies; `committed(created)` runs after.
+  void submitMessage(const std::shared_ptr<Intake>& intake, store::NewMessage message,
+                     std::function<void(bool created)> committed);
+  void customers(const Request& request, const std::string& rest, Respond respond);
+  void putCustomer(const Request& request, const std::string& id, Respond respond);
+  void getCustomer(const std::string& id, Respond respond);
+  void deleteCustomer(const std::string& id, Respond respond);
+  void mergeCustomer(const Request& request, const std::string& id, Respond respond);
+  void customerEvent(const Request& request, const std::string& id, Respond respond);
+  void customerMessages(const std::string& id, Respond respond);
   void getMessage(const std::string& id, Respond respond);
   void renderTemplate(const Request& request, const std::string& id, Respond respond);
   void receiveCallback(const Request& request, const std::string& provider, Respond respond);
@@ -45,6 +61,7 @@ class ApiHandlers {
   const templates::TemplateSet& templates_;
   store::Store& store_;
   dispatch::Dispatcher& dispatcher_;
+  Admission& admission_;
   const Clock& clock_;
   UlidGenerator& ids_;
   std::vector<std::string> configured_channels_;

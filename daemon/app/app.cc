@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "daemon/api/admission.h"
 #include "daemon/api/handlers.h"
 #include "daemon/api/http_server.h"
 #include "daemon/common/ulid.h"
@@ -107,7 +108,8 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
   auto transport = transport::makeCurlTransport(io, transport_options);
   dispatch::Dispatcher dispatcher(io, **store, *transport, clock, random, config, templates,
                                   std::move(providers.value()));
-  api::ApiHandlers handlers(config, templates, **store, dispatcher, clock, ids);
+  api::Admission admission(config, **store);
+  api::ApiHandlers handlers(config, templates, **store, dispatcher, admission, clock, ids);
   api::HttpServer server(io, config.server, [&handlers](api::Request&& request,
                                                         api::Respond respond) {
     handlers.handle(std::move(request), std::move(respond));

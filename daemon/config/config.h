@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "channels/registry.h"
 #include "daemon/common/duration.h"
 #include "daemon/common/result.h"
+#include "policy/policy.h"
 
 namespace omnigate::config {
 
@@ -92,6 +94,13 @@ struct Config {
   // Region for phone numbers written without a country code ("8 916 123-45-67" with "RU");
   // empty: every number must carry its country code.
   std::string phone_region;
+  std::optional<policy::QuietHours> default_quiet_hours;  // for customers who set none
+  int min_history_attempts = 3;
+  // Categories named in [categories]; others get the policy defaults (no quiet hours, caps apply,
+  // 24 h dedupe window). "transactional" is built in and bypasses caps and quiet hours unless
+  // configured otherwise.
+  std::map<std::string, policy::CategoryPolicy> categories;
+  std::vector<policy::CapRule> caps;  // [[caps]], in order
   std::vector<std::string> plugins;  // [plugins] load: shared objects adding provider kinds
   std::map<std::string, ChannelConfig> channels;          // email | sms | push | messenger
   std::map<std::string, ProviderSettings> providers;      // by provider name

@@ -24,6 +24,7 @@
 
 #include "daemon/common/byte_size.h"
 #include "daemon/config/config.h"
+#include "policy/policy.h"
 
 namespace omnigate::config {
 namespace {
@@ -204,7 +205,11 @@ class Loader {
     config_.source = source_;
     checkKeys(root, "",
               {"server", "api", "store", "retry", "dispatch", "defaults", "templates", "tls",
-               "plugins", "channels", "providers"});
+               "plugins", "categories", "caps", "channels", "providers"});
+    if (const auto* node = root.get("categories")) {
+      readCategories(requireTable(*node, "categories"));
+    }
+    if (const auto* node = root.get("caps")) readCaps(*node);
     if (const auto* node = root.get("plugins")) readPlugins(requireTable(*node, "plugins"));
     if (const auto* node = root.get("server")) readServer(requireTable(*node, "server"));
     if (const auto* node = root.get("api")) readApi(requireTable(*node, "api"));
@@ -218,6 +223,12 @@ class Loader {
     if (const auto* node = root.get("tls")) readTls(requireTable(*node, "tls"));
     if (const auto* node = root.get("channels")) readChannels(requireTable(*node, "channels"));
     if (const auto* node = root.get("providers")) readProviders(requireTable(*node, "providers"));
+    if (!config_.categories.count("transactional")) {
+      policy::CategoryPolicy transactional;
+      transactional.name = "transactional";
+      transactional.bypass_caps = true;
+      config_.categories["transactional"] = std::move(transactional);
+    }
     crossCheck(root);
     return std::move(config_);
   }
@@ -591,6 +602,133 @@ class Loader {
     }
   }
 
+  bool requireBool(const toml::node& node, const std::string& path) const {
+    if (const auto* value = node.as_boolean()) return value->get();
+    reject(node, path, "must be true or false, not " + describeType(node));
+  }
+
+  static bool isCategoryName(std::string_view name) {
+    return !name.empty() && name.size() <= 64 &&
+           std::all_of(name.begin(), name.end(), [](char c) {
+             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+           });
+  }
+
+  policy::QuietHours requireQuietHours(const toml::node& node, const std::string& path) const {
+    const std::string text = requireString(node, path);
+    auto dash = text.find('-');
+    auto parsed = dash == std::string::npos
+                      ? Result<policy::QuietHours>(makeError("invalid_quiet_hours", ""))
+                      : policy::parseQuietHours(text.substr(0, dash), text.substr(dash + 1));
+    if (!parsed) reject(node, path, "must be \"HH:MM-HH:MM\" in local time, e.g. \"22:00-08:00\"");
+    return *parsed;
+  }
+
+  void readCategories(const toml::table& table) {
+    for (auto&& [key, node] : table) {
+      const std::string name(key.str());
+      const std::string path = childPath("categories", name);
+      if (!isCategoryName(name)) {
+        reject(lineOf(key.source()), path,
+               "category names are lower-case letters, digits, '_' and '-'");
+      }
+      const auto& category = requireTable(node, path);
+      checkKeys(category, path,
+                {"channels", "quiet_hours", "quiet_action", "transactional", "dedupe_window",
+                 "stop_on"});
+      policy::CategoryPolicy policy;
+      policy.name = name;
+      if (const auto* channels = category.get("channels")) {
+        for (const auto& channel : requireNameList(*channels, path + ".channels", "channel")) {
+          if (!isChannelName(channel.value)) {
+            reject(channel.line, path + ".channels",
+                   "unknown channel '" + channel.value + "'; allowed: " +
+                       std::string(kAllowedChannels));
+          }
+          policy.channels.push_back(channel.value);
+        }
+      }
+      if (const auto* quiet = category.get("quiet_hours")) {
+        policy.quiet_hours = requireBool(*quiet, path + ".quiet_hours");
+      }
+      if (const auto* action = category.get("quiet_action")) {
+        auto parsed = policy::parseQuietAction(requireString(*action, path + ".quiet_action"));
+        if (!parsed) reject(*action, path + ".quiet_action", "must be \"defer\" or \"drop\"");
+        policy.quiet_action = *parsed;
+      }
+      if (const auto* transactional = category.get("transactional")) {
+        policy.bypass_caps = requireBool(*transactional, path + ".transactional");
+      }
+      if (const auto* window = category.get("dedupe_window")) {
+        policy.dedupe_window = requireDuration(*window, path + ".dedupe_window", Millis(0));
+      }
+      if (const auto* stop_on = category.get("stop_on")) {
+        for (const auto& event : requireNameList(*stop_on, path + ".stop_on", "event")) {
+          policy.stop_on.push_back(event.value);
+        }
+      }
+      config_.categories[name] = std::move(policy);
+    }
+  }
+
+  void readCaps(const toml::node& node) {
+    const auto* array = node.as_array();
+    if (array == nullptr || !array->is_array_of_tables()) {
+      reject(node, "caps", "must be an array of tables: [[caps]]");
+    }
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const std::string path = indexPath("caps", i);
+      const auto& table = *array->get(i)->as_table();
+      checkKeys(table, path,
+                {"name", "category", "channel", "limit", "window", "min_interval", "on_cap",
+                 "applies_to_transactional"});
+      policy::CapRule rule;
+      const auto* name = table.get("name");
+      if (name == nullptr) reject(table, path + ".name", "missing; name the rule (it appears in traces)");
+      rule.name = requireString(*name, path + ".name");
+      if (rule.name.empty()) reject(*name, path + ".name", "must not be empty");
+      for (const auto& earlier : config_.caps) {
+        if (earlier.name == rule.name) reject(*name, path + ".name", "'" + rule.name + "' is used twice");
+      }
+      if (const auto* category = table.get("category")) {
+        rule.category = requireString(*category, path + ".category");
+      }
+      if (const auto* channel = table.get("channel")) {
+        rule.channel = requireString(*channel, path + ".channel");
+        if (!isChannelName(*rule.channel)) {
+          reject(*channel, path + ".channel",
+                 "unknown channel '" + *rule.channel + "'; allowed: " + std::string(kAllowedChannels));
+        }
+      }
+      if (const auto* limit = table.get("limit")) {
+        rule.limit = static_cast<int>(requireInteger(*limit, path + ".limit", 0, 1'000'000));
+      }
+      if (const auto* window = table.get("window")) {
+        rule.window = requireDuration(*window, path + ".window", Millis(1));
+      }
+      if (const auto* interval = table.get("min_interval")) {
+        rule.min_interval = requireDuration(*interval, path + ".min_interval", Millis(1));
+      }
+      if (rule.limit > 0 && rule.window.count() == 0) {
+        reject(table, path + ".window", "missing; a limit needs the window it counts in");
+      }
+      if (rule.limit == 0 && rule.min_interval.count() == 0) {
+        reject(table, path, "needs a limit with a window, or a min_interval");
+      }
+      if (const auto* on_cap = table.get("on_cap")) {
+        auto parsed = policy::parseOnCap(requireString(*on_cap, path + ".on_cap"));
+        if (!parsed) {
+          reject(*on_cap, path + ".on_cap", "must be \"drop\", \"defer\" or \"next_channel\"");
+        }
+        rule.on_cap = *parsed;
+      }
+      if (const auto* bypass = table.get("applies_to_transactional")) {
+        rule.applies_to_bypass = requireBool(*bypass, path + ".applies_to_transactional");
+      }
+      config_.caps.push_back(std::move(rule));
+    }
+  }
+
   void readTemplates(const toml::table& table) {
     checkKeys(table, "templates", {"dir"});
     if (const auto* node = table.get("dir")) {
@@ -615,7 +753,15 @@ class Loader {
   }
 
   void readDefaults(const toml::table& table) {
-    checkKeys(table, "defaults", {"channels", "phone_region"});
+    checkKeys(table, "defaults", {"channels", "phone_region", "quiet_hours",
+                                  "min_history_attempts"});
+    if (const auto* quiet = table.get("quiet_hours")) {
+      config_.default_quiet_hours = requireQuietHours(*quiet, "defaults.quiet_hours");
+    }
+    if (const auto* attempts = table.get("min_history_attempts")) {
+      config_.min_history_attempts =
+          static_cast<int>(requireInteger(*attempts, "defaults.min_history_attempts", 1, 1'000'000));
+    }
     if (const auto* region = table.get("phone_region")) {
       std::string code = requireString(*region, "defaults.phone_region");
       bool valid = code.size() == 2 && std::isupper(static_cast<unsigned char>(code[0])) &&

@@ -80,6 +80,25 @@ CREATE TABLE receipts (
 CREATE INDEX receipts_message ON receipts (message_id);
 CREATE INDEX receipts_waiting ON receipts (provider, provider_message_id) WHERE effect = 'waiting';
 )sql"},
+    {3, R"sql(
+ALTER TABLE messages ADD COLUMN cancel_keys TEXT NOT NULL DEFAULT '';
+CREATE INDEX messages_customer ON messages (customer_id, created_at) WHERE customer_id <> '';
+CREATE TABLE customers (
+  id          TEXT PRIMARY KEY,
+  profile     TEXT NOT NULL DEFAULT '',
+  state       TEXT NOT NULL DEFAULT '',
+  merged_into TEXT NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE customer_contacts (
+  kind        TEXT NOT NULL,
+  value       TEXT NOT NULL,
+  customer_id TEXT NOT NULL,
+  PRIMARY KEY (kind, value)
+) WITHOUT ROWID;
+CREATE INDEX customer_contacts_owner ON customer_contacts (customer_id);
+)sql"},
 };
 
 constexpr const char* kStatusNames[] = {"queued", "scheduled", "sending",  "sent",     "delivered",
@@ -618,6 +637,268 @@ void SqliteStore::applyReceipt(Receipt receipt, Callback<ReceiptResult> done) {
 
 namespace {
 
+
+// Follows merges to the surviving id; nullopt when the customer was never stored.
+std::optional<std::string> survivingCustomer(SqliteStore::Impl& impl, std::string id) {
+  for (int hops = 0; hops < 16; ++hops) {
+    auto& stmt = impl.statement("SELECT merged_into FROM customers WHERE id = ?");
+    stmt.bind(1, id);
+    if (!stmt.executeStep()) return std::nullopt;
+    std::string next = stmt.getColumn(0).getString();
+    stmt.reset();
+    if (next.empty()) return id;
+    id = std::move(next);
+  }
+  return id;
+}
+
+void ensureCustomerRow(SqliteStore::Impl& impl, const std::string& id, int64_t now_ms) {
+  auto& stmt = impl.statement(
+      "INSERT INTO customers (id, created_at, updated_at) VALUES (?, ?, ?) "
+      "ON CONFLICT (id) DO NOTHING");
+  stmt.bind(1, id);
+  stmt.bind(2, now_ms);
+  stmt.bind(3, now_ms);
+  stmt.exec();
+}
+
+// The customer who holds (kind, value), if any.
+std::optional<std::string> contactOwner(SqliteStore::Impl& impl, const std::string& kind,
+                                        const std::string& value) {
+  auto& stmt = impl.statement("SELECT customer_id FROM customer_contacts WHERE kind = ? AND value = ?");
+  stmt.bind(1, kind);
+  stmt.bind(2, value);
+  if (!stmt.executeStep()) return std::nullopt;
+  return stmt.getColumn(0).getString();
+}
+
+void addContact(SqliteStore::Impl& impl, const std::string& customer_id, const std::string& kind,
+                const std::string& value) {
+  auto& stmt = impl.statement(
+      "INSERT INTO customer_contacts (kind, value, customer_id) VALUES (?, ?, ?) "
+      "ON CONFLICT (kind, value) DO NOTHING");
+  stmt.bind(1, kind);
+  stmt.bind(2, value);
+  stmt.bind(3, customer_id);
+  stmt.exec();
+}
+
+void replaceContacts(SqliteStore::Impl& impl, const std::string& customer_id,
+                     const std::vector<std::pair<std::string, std::string>>& contacts) {
+  auto& clear = impl.statement("DELETE FROM customer_contacts WHERE customer_id = ?");
+  clear.bind(1, customer_id);
+  clear.exec();
+  for (const auto& [kind, value] : contacts) addContact(impl, customer_id, kind, value);
+}
+
+void writeCustomerFromMessage(SqliteStore::Impl& impl, const NewMessage& message) {
+  const auto now_ms = static_cast<int64_t>(toUnixMillis(message.created_at));
+  ensureCustomerRow(impl, message.customer_id, now_ms);
+  if (!message.customer_state_json.empty()) {
+    auto& stmt = impl.statement("UPDATE customers SET state = ?, updated_at = ? WHERE id = ?");
+    stmt.bind(1, message.customer_state_json);
+    stmt.bind(2, now_ms);
+    stmt.bind(3, message.customer_id);
+    stmt.exec();
+  }
+  if (!message.customer_profile_json.empty()) {
+    auto& stmt = impl.statement("UPDATE customers SET profile = ?, updated_at = ? WHERE id = ?");
+    stmt.bind(1, message.customer_profile_json);
+    stmt.bind(2, now_ms);
+    stmt.bind(3, message.customer_id);
+    stmt.exec();
+  }
+  for (const auto& [kind, value] : message.customer_contacts) {
+    addContact(impl, message.customer_id, kind, value);
+  }
+}
+
+}  // namespace
+
+void SqliteStore::loadCustomer(std::string id, Callback<std::optional<CustomerRecord>> done) {
+  impl_->enqueue<std::optional<CustomerRecord>>(
+      [id = std::move(id)](Impl& impl) -> Result<std::optional<CustomerRecord>> {
+        auto survivor = survivingCustomer(impl, id);
+        if (!survivor) return std::optional<CustomerRecord>();
+        auto& stmt = impl.statement("SELECT profile, state FROM customers WHERE id = ?");
+        stmt.bind(1, *survivor);
+        if (!stmt.executeStep()) return std::optional<CustomerRecord>();
+        return std::optional<CustomerRecord>(CustomerRecord{
+            *survivor, stmt.getColumn(0).getString(), stmt.getColumn(1).getString()});
+      },
+      std::move(done));
+}
+
+void SqliteStore::findCustomer(std::vector<std::pair<std::string, std::string>> contacts,
+                               Callback<std::optional<std::string>> done) {
+  impl_->enqueue<std::optional<std::string>>(
+      [contacts = std::move(contacts)](Impl& impl) -> Result<std::optional<std::string>> {
+        for (const auto& [kind, value] : contacts) {
+          if (auto owner = contactOwner(impl, kind, value)) return survivingCustomer(impl, *owner);
+        }
+        return std::optional<std::string>();
+      },
+      std::move(done));
+}
+
+void SqliteStore::putCustomer(CustomerWrite write, Callback<CustomerWriteResult> done) {
+  impl_->enqueue<CustomerWriteResult>(
+      [write = std::move(write)](Impl& impl) -> Result<CustomerWriteResult> {
+        CustomerWriteResult result;
+        for (const auto& [kind, value] : write.contacts) {
+          auto owner = contactOwner(impl, kind, value);
+          if (owner && *owner != write.id) {
+            result.outcome = CustomerWriteOutcome::ContactTaken;
+            result.contact = kind + " " + value;
+            result.taken_by = *owner;
+            return result;
+          }
+        }
+        const auto now_ms = static_cast<int64_t>(toUnixMillis(write.now));
+        ensureCustomerRow(impl, write.id, now_ms);
+        auto& stmt = impl.statement(
+            "UPDATE customers SET profile = ?, merged_into = '', updated_at = ? WHERE id = ?");
+        stmt.bind(1, write.profile_json);
+        stmt.bind(2, now_ms);
+        stmt.bind(3, write.id);
+        stmt.exec();
+        replaceContacts(impl, write.id, write.contacts);
+        return result;
+      },
+      std::move(done));
+}
+
+void SqliteStore::eraseCustomer(std::string id, SysTime now, Callback<bool> done) {
+  impl_->enqueue<bool>(
+      [id = std::move(id), now](Impl& impl) -> Result<bool> {
+        auto survivor = survivingCustomer(impl, id);
+        if (!survivor) return false;
+        const auto now_ms = static_cast<int64_t>(toUnixMillis(now));
+        auto& profile = impl.statement(
+            "UPDATE customers SET profile = '', updated_at = ? WHERE id = ?");
+        profile.bind(1, now_ms);
+        profile.bind(2, *survivor);
+        profile.exec();
+        replaceContacts(impl, *survivor, {});
+        // Message contents hold the contacts and the text: gone. Status and attempts stay for
+        // the operator's accounting; pending messages can no longer be sent.
+        auto& cancel = impl.statement(
+            "UPDATE messages SET status = 'cancelled', next_attempt_at = NULL, updated_at = ?, "
+            "reason = 'customer erased' WHERE customer_id = ? AND status IN ('queued', "
+            "'scheduled')");
+        cancel.bind(1, now_ms);
+        cancel.bind(2, *survivor);
+        cancel.exec();
+        auto& payloads = impl.statement(
+            "UPDATE messages SET payload = '{}' WHERE customer_id = ? AND status <> 'sending'");
+        payloads.bind(1, *survivor);
+        payloads.exec();
+        return true;
+      },
+      std::move(done));
+}
+
+void SqliteStore::mergeCustomers(CustomerMerge merge, Callback<Ok> done) {
+  impl_->enqueue<Ok>(
+      [merge = std::move(merge)](Impl& impl) -> Result<Ok> {
+        const auto now_ms = static_cast<int64_t>(toUnixMillis(merge.now));
+        ensureCustomerRow(impl, merge.survivor, now_ms);
+        ensureCustomerRow(impl, merge.merged, now_ms);
+        auto& survivor = impl.statement(
+            "UPDATE customers SET profile = ?, state = ?, merged_into = '', updated_at = ? "
+            "WHERE id = ?");
+        survivor.bind(1, merge.profile_json);
+        survivor.bind(2, merge.state_json);
+        survivor.bind(3, now_ms);
+        survivor.bind(4, merge.survivor);
+        survivor.exec();
+        auto& merged = impl.statement(
+            "UPDATE customers SET profile = '', state = '', merged_into = ?, updated_at = ? "
+            "WHERE id = ?");
+        merged.bind(1, merge.survivor);
+        merged.bind(2, now_ms);
+        merged.bind(3, merge.merged);
+        merged.exec();
+        replaceContacts(impl, merge.merged, {});
+        replaceContacts(impl, merge.survivor, merge.contacts);
+        auto& messages = impl.statement("UPDATE messages SET customer_id = ? WHERE customer_id = ?");
+        messages.bind(1, merge.survivor);
+        messages.bind(2, merge.merged);
+        messages.exec();
+        // Earlier merges into the merged customer now point at the survivor directly.
+        auto& aliases = impl.statement("UPDATE customers SET merged_into = ? WHERE merged_into = ?");
+        aliases.bind(1, merge.survivor);
+        aliases.bind(2, merge.merged);
+        aliases.exec();
+        return Ok{};
+      },
+      std::move(done));
+}
+
+void SqliteStore::customerMessages(std::string id, std::size_t limit,
+                                   Callback<std::vector<MessageRecord>> done) {
+  impl_->enqueue<std::vector<MessageRecord>>(
+      [id = std::move(id), limit](Impl& impl) -> Result<std::vector<MessageRecord>> {
+        std::vector<MessageRecord> out;
+        auto survivor = survivingCustomer(impl, id);
+        if (!survivor) return out;
+        auto& stmt = impl.statement(std::string("SELECT ") + kMessageColumns +
+                                    " FROM messages WHERE customer_id = ? "
+                                    "ORDER BY created_at DESC, id DESC LIMIT ?");
+        stmt.bind(1, *survivor);
+        stmt.bind(2, static_cast<int64_t>(limit));
+        while (stmt.executeStep()) out.push_back(readMessage(stmt));
+        return out;
+      },
+      std::move(done));
+}
+
+void SqliteStore::applyCustomerEvent(CustomerEvent event,
+                                     Callback<std::vector<std::string>> done) {
+  impl_->enqueue<std::vector<std::string>>(
+      [event = std::move(event)](Impl& impl) -> Result<std::vector<std::string>> {
+        std::vector<std::string> cancelled;
+        auto survivor = survivingCustomer(impl, event.customer_id);
+        if (!survivor) return cancelled;
+        auto& pending = impl.statement(
+            "SELECT id, category, cancel_keys FROM messages WHERE customer_id = ? AND status "
+            "IN ('queued', 'scheduled')");
+        pending.bind(1, *survivor);
+        std::vector<std::pair<std::string, std::string>> matched;  // id, why
+        while (pending.executeStep()) {
+          std::string category = pending.getColumn(1).getString();
+          auto keys = planFromJson(pending.getColumn(2).getString());
+          std::string why;
+          for (const auto& key : keys) {
+            if (std::find(event.keys.begin(), event.keys.end(), key) != event.keys.end()) {
+              why = "cancel key " + key;
+              break;
+            }
+          }
+          if (why.empty() && std::find(event.categories.begin(), event.categories.end(),
+                                       category) != event.categories.end()) {
+            why = "category " + category + " stops on " + event.name;
+          }
+          if (!why.empty()) matched.emplace_back(pending.getColumn(0).getString(), why);
+        }
+        pending.reset();
+        const auto now_ms = static_cast<int64_t>(toUnixMillis(event.now));
+        for (const auto& [id, why] : matched) {
+          auto& cancel = impl.statement(
+              "UPDATE messages SET status = 'cancelled', next_attempt_at = NULL, updated_at = ?, "
+              "reason = ? WHERE id = ? AND status IN ('queued', 'scheduled')");
+          cancel.bind(1, now_ms);
+          cancel.bind(2, "cancelled by event " + event.name + " (" + why + ")");
+          cancel.bind(3, id);
+          cancel.exec();
+          cancelled.push_back(id);
+        }
+        return cancelled;
+      },
+      std::move(done));
+}
+
+namespace {
 }  // namespace
 
 void SqliteStore::submit(NewMessage message, Callback<SubmitResult> done) {
@@ -661,6 +942,17 @@ void SqliteStore::submit(NewMessage message, Callback<SubmitResult> done) {
         if (isPending(message.status)) next = message.send_at.value_or(message.created_at);
         bindOptionalTime(stmt, 16, next);
         stmt.exec();
+        if (!message.cancel_keys.empty()) {
+          auto& keys = impl.statement("UPDATE messages SET cancel_keys = ? WHERE id = ?");
+          keys.bind(1, planToJson(message.cancel_keys));
+          keys.bind(2, message.id);
+          keys.exec();
+        }
+        if (!message.customer_id.empty() &&
+            (!message.customer_state_json.empty() || !message.customer_profile_json.empty() ||
+             !message.customer_contacts.empty())) {
+          writeCustomerFromMessage(impl, message);
+        }
 
         SubmitResult result;
         result.outcome = SubmitOutcome::Created;

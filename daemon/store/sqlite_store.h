@@ -51,6 +51,15 @@ class SqliteStore final : public Store {
   void claim(ClaimRequest request, Callback<ClaimResult> done) override;
   void finishAttempt(AttemptFinish finish, Callback<Ok> done) override;
   void applyReceipt(Receipt receipt, Callback<ReceiptResult> done) override;
+  void loadCustomer(std::string id, Callback<std::optional<CustomerRecord>> done) override;
+  void findCustomer(std::vector<std::pair<std::string, std::string>> contacts,
+                    Callback<std::optional<std::string>> done) override;
+  void putCustomer(CustomerWrite write, Callback<CustomerWriteResult> done) override;
+  void eraseCustomer(std::string id, SysTime now, Callback<bool> done) override;
+  void mergeCustomers(CustomerMerge merge, Callback<Ok> done) override;
+  void customerMessages(std::string id, std::size_t limit,
+                        Callback<std::vector<MessageRecord>> done) override;
+  void applyCustomerEvent(CustomerEvent event, Callback<std::vector<std::string>> done) override;
   void loadDue(std::optional<DueJob> after, std::size_t limit,
                Callback<std::vector<DueJob>> done) override;
   void close() override;

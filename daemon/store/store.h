@@ -50,6 +50,14 @@ struct NewMessage {
   SysTime created_at;
   std::optional<SysTime> send_at;
   std::optional<SysTime> expires_at;
+  std::vector<std::string> cancel_keys;  // POST /v1/customers/{id}/events keys that cancel it
+  // Written in the same transaction as the message, so the decision and what it counted are
+  // durable together. Empty: leave the customer's row alone.
+  std::string customer_state_json;
+  // New contacts the message's inline `to` adds to the customer: (kind, value). A contact that
+  // belongs to another customer already is left with that customer.
+  std::vector<std::pair<std::string, std::string>> customer_contacts;
+  std::string customer_profile_json;  // empty: unchanged
 };
 
 struct Attempt {
@@ -154,6 +162,45 @@ struct AttemptFinish {
   std::string reason;
 };
 
+// A customer as stored. `id` is the surviving id when the asked-for one was merged into another.
+struct CustomerRecord {
+  std::string id;
+  std::string profile_json;  // empty: erased, or known only from messages
+  std::string state_json;    // the policy state (caps, dedupe); survives erasure, anonymous
+};
+
+struct CustomerWrite {
+  std::string id;
+  std::string profile_json;
+  std::vector<std::pair<std::string, std::string>> contacts;  // (kind, value), replaces the old
+  SysTime now;
+};
+enum class CustomerWriteOutcome { Written, ContactTaken };
+struct CustomerWriteResult {
+  CustomerWriteOutcome outcome = CustomerWriteOutcome::Written;
+  std::string contact;      // "email a@example.com" when taken
+  std::string taken_by;     // the customer who has it
+};
+
+struct CustomerMerge {
+  std::string survivor;
+  std::string merged;
+  std::string profile_json;  // the survivor's profile after the merge
+  std::string state_json;    // both states merged
+  std::vector<std::pair<std::string, std::string>> contacts;  // the survivor's, after the merge
+  SysTime now;
+};
+
+// Pending messages of `customer_id` that carry one of `keys` as a cancel key, or whose category
+// is in `categories`, become cancelled.
+struct CustomerEvent {
+  std::string customer_id;
+  std::string name;
+  std::vector<std::string> keys;
+  std::vector<std::string> categories;
+  SysTime now;
+};
+
 // A provider's receipt for a message it accepted, found by our message id when the provider
 // echoes it, else by the provider's message id recorded with the attempt.
 struct Receipt {
@@ -196,6 +243,21 @@ class Store {
   virtual void claim(ClaimRequest request, Callback<ClaimResult> done) = 0;
   virtual void finishAttempt(AttemptFinish finish, Callback<Ok> done) = 0;
   virtual void applyReceipt(Receipt receipt, Callback<ReceiptResult> done) = 0;
+  // Customers. Ids that were merged resolve to the survivor.
+  virtual void loadCustomer(std::string id, Callback<std::optional<CustomerRecord>> done) = 0;
+  virtual void findCustomer(std::vector<std::pair<std::string, std::string>> contacts,
+                            Callback<std::optional<std::string>> done) = 0;
+  virtual void putCustomer(CustomerWrite write, Callback<CustomerWriteResult> done) = 0;
+  // Erases the profile, the contacts and the contents of the customer's messages; pending ones
+  // are cancelled. The policy state stays (it holds no personal data). False: no such customer.
+  virtual void eraseCustomer(std::string id, SysTime now, Callback<bool> done) = 0;
+  virtual void mergeCustomers(CustomerMerge merge, Callback<Ok> done) = 0;
+  // Newest first.
+  virtual void customerMessages(std::string id, std::size_t limit,
+                                Callback<std::vector<MessageRecord>> done) = 0;
+  // Returns the ids of the messages cancelled.
+  virtual void applyCustomerEvent(CustomerEvent event,
+                                  Callback<std::vector<std::string>> done) = 0;
   // Pending jobs with (due, id) strictly after `after`, in order, at most `limit`.
   virtual void loadDue(std::optional<DueJob> after, std::size_t limit,
                        Callback<std::vector<DueJob>> done) = 0;

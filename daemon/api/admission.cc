@@ -1,0 +1,115 @@
+#include "daemon/api/admission.h"
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/api/customer_json.h"
+
+namespace omnigate::api {
+
+namespace {
+// Idle customers kept in memory; beyond this an idle entry is dropped when its work finishes
+// and reloaded from the store on next use.
+constexpr std::size_t kMaxCachedCustomers = 100'000;
+}  // namespace
+
+policy::PolicyConfig makePolicyConfig(const config::Config& config) {
+  policy::PolicyConfig policy;
+  policy.default_channels = config.default_channels;
+  policy.categories = config.categories;
+  policy.caps = config.caps;
+  for (const auto& [channel, settings] : config.channels) policy.configured_channels.insert(channel);
+  policy.default_quiet_hours = config.default_quiet_hours;
+  policy.min_history_attempts = config.min_history_attempts;
+  return policy;
+}
+
+Admission::Admission(const config::Config& config, store::Store& store)
+    : store_(store), policy_config_(makePolicyConfig(config)) {}
+
+void Admission::withCustomer(const std::string& id, Work work) {
+  auto& entry = entries_[id];
+  if (!entry) entry = std::make_unique<Entry>();
+  entry->queue.push_back(std::move(work));
+  if (!entry->busy) runNext(id);
+}
+
+void Admission::forget(const std::string& id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  it->second->forget = true;
+  evictIfIdle(id);
+}
+
+void Admission::evictIfIdle(const std::string& id) {
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second->busy || !it->second->queue.empty()) return;
+  if (it->second->forget || entries_.size() > kMaxCachedCustomers) entries_.erase(it);
+}
+
+void Admission::runNext(const std::string& id) {
+  Entry& entry = *entries_.at(id);
+  if (entry.queue.empty()) {
+    evictIfIdle(id);
+    return;
+  }
+  entry.busy = true;
+  auto finished = [this, id] {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    it->second->busy = false;
+    runNext(id);
+  };
+  if (entry.loaded) {
+    Work work = std::move(entry.queue.front());
+    entry.queue.pop_front();
+    return work(&entry.slot, finished);
+  }
+  store_.loadCustomer(id, [this, id, finished](Result<std::optional<store::CustomerRecord>> loaded) {
+    Entry& entry = *entries_.at(id);
+    if (!loaded) {
+      // Everyone waiting hears about it; the next request tries the store again.
+      auto waiting = std::move(entry.queue);
+      entry.queue.clear();
+      entry.busy = false;
+      for (auto& work : waiting) work(loaded.error(), [] {});
+      evictIfIdle(id);
+      return;
+    }
+    if (loaded.value() && loaded.value()->id != id) {
+      // A merged id: the survivor's queue serializes this person's work.
+      const std::string survivor = loaded.value()->id;
+      auto waiting = std::move(entry.queue);
+      entries_.erase(id);
+      for (auto& work : waiting) withCustomer(survivor, std::move(work));
+      return;
+    }
+    entry.slot = CustomerSlot{};
+    entry.slot.id = id;
+    entry.slot.profile.id = id;
+    if (loaded.value()) {
+      const auto& record = *loaded.value();
+      if (!record.profile_json.empty()) {
+        auto profile = profileFromStorage(record.profile_json);
+        if (profile) {
+          entry.slot.profile = std::move(profile.value());
+          entry.slot.profile.id = id;
+          entry.slot.has_profile = true;
+        } else {
+          spdlog::error("customer {}: stored profile unreadable: {}", id, profile.error().message);
+        }
+      }
+      auto state = stateFromStorage(record.state_json);
+      if (state) {
+        entry.slot.state = std::move(state.value());
+      } else {
+        spdlog::error("customer {}: stored policy state unreadable: {}", id, state.error().message);
+      }
+    }
+    entry.loaded = true;
+    Work work = std::move(entry.queue.front());
+    entry.queue.pop_front();
+    work(&entry.slot, finished);
+  });
+}
+
+}  // namespace omnigate::api

@@ -1,0 +1,65 @@
+#pragma once
+
+// Per-customer serialization of everything that reads and writes a customer's profile and policy
+// state (admission decisions, profile writes, merges, dead-contact marks). Work for one customer
+// runs one piece at a time, in arrival order, against an in-memory copy loaded from the store on
+// first use; the store writes the result in the same group commit as the message. That is what
+// makes caps and dedupe exact under any concurrency: no two decisions for one person overlap.
+// Everything runs on the io_context thread; only the store's completions hop threads.
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "daemon/common/result.h"
+#include "daemon/config/config.h"
+#include "daemon/store/store.h"
+#include "policy/policy.h"
+
+namespace omnigate::api {
+
+struct CustomerSlot {
+  std::string id;             // the surviving id (merged ids resolve to it)
+  bool has_profile = false;   // a profile was PUT (or built from inline contacts)
+  policy::CustomerProfile profile;
+  policy::CustomerState state;
+};
+
+class Admission {
+ public:
+  // `done` must be called exactly once when the work (and its store writes) has finished.
+  using Work = std::function<void(Result<CustomerSlot*> slot, std::function<void()> done)>;
+
+  Admission(const config::Config& config, store::Store& store);
+
+  // Runs `work` for customer `id` after every earlier piece of work for that person finished.
+  void withCustomer(const std::string& id, Work work);
+  // Drops the cached copy of `id` (after erasure or a merge) once its queue is empty.
+  void forget(const std::string& id);
+
+  const policy::PolicyConfig& policyConfig() const { return policy_config_; }
+  std::size_t cached() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    bool loaded = false;
+    bool busy = false;
+    bool forget = false;
+    CustomerSlot slot;
+    std::deque<Work> queue;
+  };
+
+  void runNext(const std::string& id);
+  void evictIfIdle(const std::string& id);
+
+  store::Store& store_;
+  policy::PolicyConfig policy_config_;
+  std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+};
+
+// policy::PolicyConfig from the daemon's config.
+policy::PolicyConfig makePolicyConfig(const config::Config& config);
+
+}  // namespace omnigate::api
