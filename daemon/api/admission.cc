@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "daemon/api/customer_json.h"
 
 namespace omnigate::api {
@@ -44,6 +46,40 @@ void Admission::evictIfIdle(const std::string& id) {
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second->busy || !it->second->queue.empty()) return;
   if (it->second->forget || entries_.size() > kMaxCachedCustomers) entries_.erase(it);
+}
+
+void Admission::markContactDead(const std::string& customer_id, const std::string& channel,
+                                const std::string& recipient, SysTime now) {
+  std::string mark = channel == "push"    ? "push:" + recipient
+                     : channel == "sms"   ? "phone"
+                     : channel == "email" ? "email"
+                                          : "telegram";
+  withCustomer(customer_id, [this, mark, recipient, now](Result<CustomerSlot*> loaded,
+                                                         std::function<void()> done) {
+    if (!loaded || !(*loaded)->has_profile) return done();
+    CustomerSlot& customer = **loaded;
+    const auto& contacts = customer.profile.contacts;
+    // Only the contact the message went to, and only while the profile still has it.
+    bool current = (mark == "email" && contacts.email == recipient) ||
+                   (mark == "phone" && contacts.phone == recipient) ||
+                   (mark == "telegram" && contacts.telegram == recipient) ||
+                   (mark.rfind("push:", 0) == 0 &&
+                    std::any_of(contacts.push.begin(), contacts.push.end(),
+                                [&](const policy::PushToken& t) { return t.token == recipient; }));
+    if (!current || contacts.invalid.count(mark)) return done();
+    policy::CustomerProfile profile = customer.profile;
+    profile.contacts.invalid.insert(mark);
+    store::CustomerWrite write{customer.id, profileToStorage(profile),
+                               contactKeys(profile.contacts), now};
+    store_.putCustomer(std::move(write), [&customer, profile, mark, done](
+                                             Result<store::CustomerWriteResult> written) {
+      if (written && written->outcome == store::CustomerWriteOutcome::Written) {
+        customer.profile = profile;
+        spdlog::info("customer {}: {} marked invalid", customer.id, mark);
+      }
+      done();
+    });
+  });
 }
 
 void Admission::runNext(const std::string& id) {

@@ -39,6 +39,10 @@ class Admission {
   // Drops the cached copy of `id` (after erasure or a merge) once its queue is empty.
   void forget(const std::string& id);
 
+  // Marks the customer's contact on `channel` (push: the one token) as invalid and persists it.
+  void markContactDead(const std::string& customer_id, const std::string& channel,
+                       const std::string& recipient, SysTime now);
+
   const policy::PolicyConfig& policyConfig() const { return policy_config_; }
   std::size_t cached() const { return entries_.size(); }
 

@@ -109,6 +109,11 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
   dispatch::Dispatcher dispatcher(io, **store, *transport, clock, random, config, templates,
                                   std::move(providers.value()));
   api::Admission admission(config, **store);
+  dispatcher.onRecipientDead([&admission, &clock](const std::string& customer_id,
+                                                  const std::string& channel,
+                                                  const std::string& recipient) {
+    admission.markContactDead(customer_id, channel, recipient, clock.now());
+  });
   api::ApiHandlers handlers(config, templates, **store, dispatcher, admission, clock, ids);
   api::HttpServer server(io, config.server, [&handlers](api::Request&& request,
                                                         api::Respond respond) {

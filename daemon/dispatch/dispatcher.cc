@@ -256,6 +256,10 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
                 verdict.pause_provider = true;
               }
             }
+            if (verdict.disposition == channels::Disposition::RecipientDead && on_recipient_dead_ &&
+                !message.customer_id.empty()) {
+              on_recipient_dead_(message.customer_id, outbound.channel, outbound.recipient);
+            }
             complete(message, attempt, provider, verdict);
           });
     });

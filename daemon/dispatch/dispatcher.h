@@ -68,6 +68,13 @@ class Dispatcher {
   // Stops taking new work; `drained` runs once nothing is in flight.
   void stop(std::function<void()> drained);
 
+  // Called when a provider says a customer's contact is gone (dead push token, unknown mailbox),
+  // so later decisions for that customer stop choosing it.
+  using RecipientDeadHook = std::function<void(const std::string& customer_id,
+                                               const std::string& channel,
+                                               const std::string& recipient)>;
+  void onRecipientDead(RecipientDeadHook hook) { on_recipient_dead_ = std::move(hook); }
+
   int inFlight() const { return in_flight_; }
   std::size_t windowSize() const { return window_.size(); }
   const DispatcherStats& stats() const { return stats_; }
@@ -113,6 +120,7 @@ class Dispatcher {
   int in_flight_ = 0;  // claims, attempts and their store writes not yet finished
   std::function<void()> drained_;
   DispatcherStats stats_;
+  RecipientDeadHook on_recipient_dead_;
 };
 
 }  // namespace omnigate::dispatch
