@@ -82,6 +82,20 @@ void Admission::markContactDead(const std::string& customer_id, const std::strin
   });
 }
 
+void Admission::recordAttempt(const std::string& customer_id, const std::string& channel,
+                              bool accepted) {
+  withCustomer(customer_id, [channel, accepted](Result<CustomerSlot*> loaded,
+                                                std::function<void()> done) {
+    if (loaded && (*loaded)->has_profile) {
+      auto& stats = (*loaded)->profile.stats[channel];
+      ++stats.attempts;
+      if (accepted) ++stats.delivered;
+      (*loaded)->stats_dirty = true;
+    }
+    done();
+  });
+}
+
 void Admission::runNext(const std::string& id) {
   Entry& entry = *entries_.at(id);
   if (entry.queue.empty()) {

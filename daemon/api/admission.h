@@ -23,6 +23,9 @@ namespace omnigate::api {
 struct CustomerSlot {
   std::string id;             // the surviving id (merged ids resolve to it)
   bool has_profile = false;   // a profile was PUT (or built from inline contacts)
+  // profile.stats changed since the profile was last written; the next write carries it (a
+  // crash may lose a few counts, which only nudges channel ranking).
+  bool stats_dirty = false;
   policy::CustomerProfile profile;
   policy::CustomerState state;
 };
@@ -42,6 +45,10 @@ class Admission {
   // Marks the customer's contact on `channel` (push: the one token) as invalid and persists it.
   void markContactDead(const std::string& customer_id, const std::string& channel,
                        const std::string& recipient, SysTime now);
+
+  // Counts an attempt on `channel` in the customer's engagement history (and a delivery when the
+  // provider accepted it), which ranks channels for customers without a stated preference.
+  void recordAttempt(const std::string& customer_id, const std::string& channel, bool accepted);
 
   const policy::PolicyConfig& policyConfig() const { return policy_config_; }
   std::size_t cached() const { return entries_.size(); }

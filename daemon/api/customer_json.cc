@@ -115,8 +115,8 @@ bool hasControlCharacter(std::string_view s) {
 
 bool isCustomerId(std::string_view id) {
   return !id.empty() && id.size() <= kMaxIdLength && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '@' || c == '-';
   });
 }
 
@@ -130,8 +130,8 @@ bool isCategoryName(std::string_view name) {
 // "ru", "pt-BR", "en_US": what template variants are named by.
 bool isLocale(std::string_view locale) {
   return std::all_of(locale.begin(), locale.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -208,8 +208,7 @@ void readContacts(FieldReader& r, const json::object& object, policy::Contacts& 
   }
 }
 
-void readPreferences(FieldReader& r, const json::object& object,
-                     policy::CustomerProfile& profile) {
+void readPreferences(FieldReader& r, const json::object& object, policy::CustomerProfile& profile) {
   if (!r.checkKnown(object, "preferences.", {"channels", "opt_out", "quiet_hours"})) return;
   if (const json::array* channels = r.array(object, "channels", "preferences.channels", 4)) {
     for (std::size_t i = 0; i < channels->size(); ++i) {
@@ -268,6 +267,15 @@ json::array stringArray(const auto& strings) {
   json::array out;
   out.reserve(strings.size());
   for (const auto& s : strings) out.emplace_back(s);
+  return out;
+}
+
+json::array pushToJson(const std::vector<policy::PushToken>& tokens) {
+  json::array out;
+  out.reserve(tokens.size());
+  for (const auto& p : tokens) {
+    out.push_back(json::object{{"platform", p.platform}, {"token", p.token}});
+  }
   return out;
 }
 
@@ -417,7 +425,9 @@ Result<policy::CustomerProfile> parseCustomerProfile(std::string_view id, std::s
   options.max_depth = 32;
   json::value root_value = json::parse(body, ec, {}, options);
   if (ec) return makeError("invalid_json", "the body is not valid JSON: " + ec.message());
-  if (!root_value.is_object()) return makeError("invalid_request", "the body must be a JSON object");
+  if (!root_value.is_object()) {
+    return makeError("invalid_request", "the body must be a JSON object");
+  }
   const auto& root = root_value.as_object();
 
   std::optional<Error> error;
@@ -434,7 +444,8 @@ Result<policy::CustomerProfile> parseCustomerProfile(std::string_view id, std::s
   std::optional<std::string> timezone;
   if (r.string(root, "timezone", "timezone", timezone, 64) && timezone) {
     if (!isKnownTimeZone(*timezone)) {
-      r.fail("timezone", "'" + *timezone + "' is not a known IANA time zone (like \"Europe/Moscow\")");
+      r.fail("timezone",
+             "'" + *timezone + "' is not a known IANA time zone (like \"Europe/Moscow\")");
     } else {
       profile.timezone = std::move(*timezone);
     }
@@ -456,11 +467,7 @@ json::object customerProfileToJson(const policy::CustomerProfile& profile) {
   json::object contacts;
   if (c.email) contacts["email"] = *c.email;
   if (c.phone) contacts["phone"] = *c.phone;
-  if (!c.push.empty()) {
-    json::array push;
-    for (const auto& p : c.push) push.push_back(json::object{{"platform", p.platform}, {"token", p.token}});
-    contacts["push"] = std::move(push);
-  }
+  if (!c.push.empty()) contacts["push"] = pushToJson(c.push);
   if (c.telegram) contacts["telegram"] = *c.telegram;
 
   json::object preferences;
@@ -485,9 +492,7 @@ std::string profileToStorage(const policy::CustomerProfile& profile) {
   if (c.email) contacts["email"] = *c.email;
   if (c.phone) contacts["phone"] = *c.phone;
   if (c.telegram) contacts["telegram"] = *c.telegram;
-  json::array push;
-  for (const auto& p : c.push) push.push_back(json::object{{"platform", p.platform}, {"token", p.token}});
-  contacts["push"] = std::move(push);
+  contacts["push"] = pushToJson(c.push);
   contacts["invalid"] = stringArray(c.invalid);
 
   json::object out;

@@ -16,9 +16,11 @@
 namespace omnigate::api {
 
 // PUT /v1/customers/{id} body:
-// {"contacts": {"email": "...", "phone": "...", "push": [{"platform": "fcm"|"apns", "token": "..."}],
+// {"contacts": {"email": "...", "phone": "...",
+//               "push": [{"platform": "fcm"|"apns", "token": "..."}],
 //               "telegram": "..."},
-//  "preferences": {"channels": ["push","email"], "opt_out": ["marketing", "sms", "marketing:email"],
+//  "preferences": {"channels": ["push","email"],
+//                  "opt_out": ["marketing", "sms", "marketing:email"],
 //                  "quiet_hours": {"start": "22:00", "end": "08:00"}},
 //  "timezone": "Europe/Moscow", "locale": "ru"}
 // Every field optional; a PUT replaces the whole profile. `id` is the path's id (validate: 1-200
@@ -47,10 +49,10 @@ boost::json::object customerProfileToJson(const policy::CustomerProfile& profile
 std::string profileToStorage(const policy::CustomerProfile& profile);
 Result<policy::CustomerProfile> profileFromStorage(std::string_view json);  // code corrupt_customer
 
-// Storage form of the policy state (sends, dedupe), times as unix milliseconds; round-trips exactly.
+// Storage form of the policy state (sends, dedupe), times as unix milliseconds; round-trips
+// exactly. Errors: corrupt_customer.
 std::string stateToStorage(const policy::CustomerState& state);
 Result<policy::CustomerState> stateFromStorage(std::string_view json);  // "" → empty state
-// (errors: corrupt_customer)
 
 // The normalized contacts a profile (or a message's inline `to`) can be found by, as
 // (kind, value) pairs: ("email", lower-cased address), ("phone", E.164), ("telegram", id),

@@ -440,7 +440,8 @@ void ApiHandlers::admitForCustomer(const std::string& customer_id,
     CustomerSlot& customer = **loaded;
     const SendRequest& send = intake->send;
     auto profile = std::make_shared<policy::CustomerProfile>(customer.profile);
-    const bool profile_changed = mergeInlineContacts(profile->contacts, send.payload.to);
+    const bool profile_changed =
+        mergeInlineContacts(profile->contacts, send.payload.to) || customer.stats_dirty;
 
     policy::SendRequest request;
     request.category = send.category;
@@ -504,6 +505,7 @@ void ApiHandlers::admitForCustomer(const std::string& customer_id,
                       if (profile_changed) {
                         customer.profile = std::move(*profile);
                         customer.has_profile = true;
+                        customer.stats_dirty = false;
                       }
                     }
                     done();
@@ -806,6 +808,7 @@ void ApiHandlers::putCustomer(const Request& request, const std::string& id, Res
       } else {
         customer.profile = std::move(*profile);
         customer.has_profile = true;
+        customer.stats_dirty = false;
         respond(jsonResponse(200, customerProfileToJson(customer.profile)));
       }
       done();

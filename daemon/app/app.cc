@@ -114,6 +114,10 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
                                                   const std::string& recipient) {
     admission.markContactDead(customer_id, channel, recipient, clock.now());
   });
+  dispatcher.onAttempt([&admission](const std::string& customer_id, const std::string& channel,
+                                    bool accepted) {
+    admission.recordAttempt(customer_id, channel, accepted);
+  });
   api::ApiHandlers handlers(config, templates, **store, dispatcher, admission, clock, ids);
   api::HttpServer server(io, config.server, [&handlers](api::Request&& request,
                                                         api::Respond respond) {

@@ -256,9 +256,15 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
                 verdict.pause_provider = true;
               }
             }
-            if (verdict.disposition == channels::Disposition::RecipientDead && on_recipient_dead_ &&
-                !message.customer_id.empty()) {
-              on_recipient_dead_(message.customer_id, outbound.channel, outbound.recipient);
+            if (!message.customer_id.empty()) {
+              if (verdict.disposition == channels::Disposition::RecipientDead &&
+                  on_recipient_dead_) {
+                on_recipient_dead_(message.customer_id, outbound.channel, outbound.recipient);
+              }
+              if (on_attempt_ && verdict.provider_code != "shutdown") {
+                on_attempt_(message.customer_id, outbound.channel,
+                            verdict.disposition == channels::Disposition::Accepted);
+              }
             }
             complete(message, attempt, provider, verdict);
           });

@@ -74,6 +74,10 @@ class Dispatcher {
                                                const std::string& channel,
                                                const std::string& recipient)>;
   void onRecipientDead(RecipientDeadHook hook) { on_recipient_dead_ = std::move(hook); }
+  // Called after every attempt of a customer's message that reached a provider.
+  using AttemptHook = std::function<void(const std::string& customer_id,
+                                         const std::string& channel, bool accepted)>;
+  void onAttempt(AttemptHook hook) { on_attempt_ = std::move(hook); }
 
   int inFlight() const { return in_flight_; }
   std::size_t windowSize() const { return window_.size(); }
@@ -121,6 +125,7 @@ class Dispatcher {
   std::function<void()> drained_;
   DispatcherStats stats_;
   RecipientDeadHook on_recipient_dead_;
+  AttemptHook on_attempt_;
 };
 
 }  // namespace omnigate::dispatch

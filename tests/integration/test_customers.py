@@ -185,6 +185,25 @@ class CustomerPolicyTest(unittest.TestCase):
         self.assertEqual(self.fake.count("/push"), 1)
         self.assertEqual(self.fake.count("/sms"), 1)
 
+    def test_channels_are_ranked_by_the_customers_own_history(self):
+        self.put_ok("c-1", {"contacts": {"email": "ann@example.com",
+                                         "push": [{"platform": "fcm", "token": "tok-1"}]}})
+        self.fake.set_default("/push", Reply(400, {"error": "not registered"}))
+        for _ in range(3):
+            sent = self.daemon.send({"customer_id": "c-1",
+                                     "content": {"push": {"title": "t", "body": "b"},
+                                                 "email": {"subject": "s", "text": "t"}}})
+            self.assertEqual(sent["plan"], ["push", "email"], sent)
+            self.daemon.wait_status(sent["id"], {"sent"})
+        # Push never got through for this person, email always did: email goes first now.
+        ranked = self.daemon.send({"customer_id": "c-1",
+                                   "content": {"push": {"title": "t", "body": "b"},
+                                               "email": {"subject": "s", "text": "t"}}})
+        self.assertEqual(ranked["plan"], ["email", "push"], ranked["decision"])
+        got = self.daemon.request("GET", "/v1/customers/c-1").json
+        self.assertEqual(got["stats"]["push"]["attempts"], 3, got)
+        self.assertEqual(got["stats"]["email"]["delivered"], 3, got)
+
     def test_send_by_contact_finds_the_customer(self):
         self.put_ok("c-1")
         for _ in range(3):
