@@ -186,9 +186,11 @@ bool endsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
 
-// Provider settings that name a directory or file the daemon writes or reads.
+// Provider settings that name a directory or file the daemon writes or reads. "*_json_path" is
+// a path inside a JSON reply (http_sms), not a file.
 bool isPathSetting(std::string_view key) {
-  return key == "dir" || endsWith(key, "_dir") || endsWith(key, "_path");
+  return key == "dir" || endsWith(key, "_dir") ||
+         (endsWith(key, "_path") && !endsWith(key, "_json_path"));
 }
 
 struct Located {

@@ -582,6 +582,7 @@ key_path = "/abs/key.pem"
 cache_dir = ""
 url = "relative/not/a/path"
 paths = ["a", "b"]
+success_json_path = "result.status"
 )",
                              "/srv/og");
   EXPECT_EQ(config.store.path, "/srv/og/db/og.db");
@@ -592,6 +593,7 @@ paths = ["a", "b"]
   EXPECT_EQ(settings.at("cache_dir").value, "") << "empty means unset, not the base dir";
   EXPECT_EQ(settings.at("url").value, "relative/not/a/path");
   EXPECT_EQ(settings.at("paths").values, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(settings.at("success_json_path").value, "result.status") << "a JSON path, not a file";
 }
 
 TEST(ConfigLoader, ResolvesTemplatesDirAndCaFile) {
