@@ -105,6 +105,11 @@ class FcmCredentialSource final : public CredentialSource {
     if (credential.value.empty()) {
       return makeError("bad_token_reply", "token reply has no access_token");
     }
+    // It goes into an Authorization header: anything but visible ASCII is a broken reply.
+    if (std::any_of(credential.value.begin(), credential.value.end(),
+                    [](char c) { return c <= 0x20 || c >= 0x7f; })) {
+      return makeError("bad_token_reply", "token reply has an access_token with control characters");
+    }
     std::int64_t expires_in = -1;
     if (const auto* field = body->if_contains("expires_in")) {
       if (field->is_int64()) {
@@ -113,7 +118,7 @@ class FcmCredentialSource final : public CredentialSource {
         expires_in =
             static_cast<std::int64_t>(std::min<std::uint64_t>(field->as_uint64(), 1u << 30));
       } else if (field->is_double() && std::isfinite(field->as_double())) {
-        expires_in = static_cast<std::int64_t>(field->as_double());
+        expires_in = static_cast<std::int64_t>(std::clamp(field->as_double(), -1.0, 1e9));
       } else if (field->is_string()) {
         try {
           expires_in = std::stoll(std::string(field->as_string()));
@@ -122,6 +127,9 @@ class FcmCredentialSource final : public CredentialSource {
         }
       }
     }
+    // A token is never trusted for more than a day, whatever the reply claims (and a huge
+    // number must not overflow the arithmetic below).
+    expires_in = std::min<std::int64_t>(expires_in, 86'400);
     if (expires_in <= 0) {
       return makeError("bad_token_reply", "token reply has no positive expires_in");
     }

@@ -6,10 +6,14 @@
 #include <memory>
 // GCC 12 with sanitizers reports a false -Wmaybe-uninitialized inside libstdc++'s regex compiler
 // (GCC bug 105562); the pragma covers only that header's lines.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <regex>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #include "channels/generic/message_json.h"
 #include "channels/sms/sms_providers.h"

@@ -1,6 +1,7 @@
 #include "daemon/api/message_request.h"
 
 #include <algorithm>
+#include <cmath>
 #include <boost/json.hpp>
 
 #include "channels/sms/phone_number.h"
@@ -180,6 +181,23 @@ void readStringArray(FieldReader& r, const json::object& root, std::string_view 
   }
 }
 
+bool allNumbersFinite(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::double_:
+      return std::isfinite(value.get_double());
+    case json::kind::array:
+      return std::all_of(value.get_array().begin(), value.get_array().end(),
+                         [](const json::value& item) { return allNumbersFinite(item); });
+    case json::kind::object:
+      return std::all_of(value.get_object().begin(), value.get_object().end(),
+                         [](const json::key_value_pair& item) {
+                           return allNumbersFinite(item.value());
+                         });
+    default:
+      return true;
+  }
+}
+
 }  // namespace
 
 Result<SendRequest> parseSendRequest(std::string_view body, json::value* parsed,
@@ -191,6 +209,11 @@ Result<SendRequest> parseSendRequest(std::string_view body, json::value* parsed,
   if (ec) return makeError("invalid_json", "the body is not valid JSON: " + ec.message());
   if (!root_value.is_object()) return makeError("invalid_request", "the body must be a JSON object");
   const auto& root = root_value.as_object();
+  // Boost.JSON reads 1e400 as infinity and would write it back as "Infinity", which is not JSON:
+  // a body like that could be accepted and never delivered.
+  if (!allNumbersFinite(root_value)) {
+    return makeError("invalid_request", "the body holds a number too large for a double");
+  }
 
   std::optional<Error> error;
   FieldReader r(error);

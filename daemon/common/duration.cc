@@ -1,13 +1,8 @@
 #include "daemon/common/duration.h"
 
-// date::parse's seconds field trips GCC 12's -Wmaybe-uninitialized after inlining; the value is
-// always written before use when the stream did not fail.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #include <date/date.h>
 
 #include <charconv>
-#include <sstream>
 
 namespace omnigate {
 
@@ -59,27 +54,76 @@ std::string formatDuration(Millis duration) {
   return std::to_string(ms) + "ms";
 }
 
+// Parsed by hand: date::parse overflows on a bare sign where the offset should be and reads an
+// uninitialised seconds value when the field is malformed (both found by fuzz_duration).
+// Accepted: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), 'T'/'Z' in either case, years
+// 0000-9999, any number of fraction digits (kept to the millisecond), no leap seconds.
 Result<SysTime> parseRfc3339(std::string_view text) {
-  const std::string input(text);
   auto fail = [&] {
-    return makeError("invalid_time",
-                     "'" + input + "' is not an RFC 3339 time like \"2026-11-23T10:00:00Z\"");
+    return makeError("invalid_time", "'" + std::string(text.substr(0, 64)) +
+                                         "' is not an RFC 3339 time like \"2026-11-23T10:00:00Z\"");
   };
-  if (input.size() < 20 || (input[10] != 'T' && input[10] != 't')) return fail();
-  std::istringstream in(input);
-  date::sys_time<std::chrono::milliseconds> tp;
-  if (input.back() == 'Z' || input.back() == 'z') {
-    in >> date::parse("%Y-%m-%dT%H:%M:%S", tp);
-    if (in.fail()) return fail();
-    char z = 0;
-    in >> z;
-    if (z != 'Z' && z != 'z') return fail();
-  } else {
-    in >> date::parse("%Y-%m-%dT%H:%M:%S%Ez", tp);
-    if (in.fail()) return fail();
+  std::size_t pos = 0;
+  auto digits = [&](std::size_t count, int& out) {
+    if (pos + count > text.size()) return false;
+    int value = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      char c = text[pos + i];
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + (c - '0');
+    }
+    pos += count;
+    out = value;
+    return true;
+  };
+  auto literal = [&](char a, char b = 0) {
+    if (pos >= text.size() || (text[pos] != a && (b == 0 || text[pos] != b))) return false;
+    ++pos;
+    return true;
+  };
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (!digits(4, year) || !literal('-') || !digits(2, month) || !literal('-') ||
+      !digits(2, day) || !literal('T', 't') || !digits(2, hour) || !literal(':') ||
+      !digits(2, minute) || !literal(':') || !digits(2, second)) {
+    return fail();
   }
-  if (in.peek() != std::char_traits<char>::eof()) return fail();
-  return SysTime(tp.time_since_epoch());
+  int millis = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    std::size_t first = pos;
+    int scale = 100;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      millis += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == first) return fail();
+  }
+  int offset_minutes = 0;
+  if (literal('Z', 'z')) {
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    int sign = text[pos] == '-' ? -1 : 1;
+    ++pos;
+    int offset_hours = 0, offset_mins = 0;
+    if (!digits(2, offset_hours) || !literal(':') || !digits(2, offset_mins) ||
+        offset_hours > 23 || offset_mins > 59) {
+      return fail();
+    }
+    offset_minutes = sign * (offset_hours * 60 + offset_mins);
+  } else {
+    return fail();
+  }
+  if (pos != text.size()) return fail();
+  date::year_month_day ymd{date::year{year}, date::month{static_cast<unsigned>(month)},
+                           date::day{static_cast<unsigned>(day)}};
+  if (!ymd.ok() || hour > 23 || minute > 59 || second > 59) return fail();
+  SysTime time = date::sys_days{ymd} + std::chrono::hours(hour) + std::chrono::minutes(minute) +
+                 std::chrono::seconds(second) + std::chrono::milliseconds(millis) -
+                 std::chrono::minutes(offset_minutes);
+  // Only times formatRfc3339 can write back (years 0000-9999 in UTC).
+  const auto utc_year = date::year_month_day{date::floor<date::days>(time)}.year();
+  if (utc_year < date::year{0} || utc_year > date::year{9999}) return fail();
+  return time;
 }
 
 std::string formatRfc3339(SysTime time) {

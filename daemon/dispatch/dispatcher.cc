@@ -288,7 +288,7 @@ void Dispatcher::withCredential(ProviderState* provider, std::function<void(Stat
   provider->waiting_for_credential.push_back(std::move(then));
   if (provider->fetching_credential) return;
   auto request = source->encodeTokenRequest(now);
-  auto finish = [this, provider](Status status) {
+  auto finish = [provider](Status status) {
     provider->fetching_credential = false;
     auto waiting = std::move(provider->waiting_for_credential);
     provider->waiting_for_credential.clear();

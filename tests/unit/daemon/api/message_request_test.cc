@@ -66,6 +66,11 @@ TEST(ParseSendRequest, RejectsWithTheFieldNamed) {
       {R"({"to":{"phone":"+79161234567"}})", "invalid_request", "content"},
       {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"metadata":[]})",
        "invalid_request", "metadata"},
+      {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"metadata":{"n":1e400}})",
+       "invalid_request", "too large for a double"},
+      {R"({"to":{"email":"a@example.com"},"content":{"email":{"subject":"a
+Bcc: x@evil","text":"t"}}})",
+       "invalid_request", "content.email.subject"},
   };
   for (const auto& c : cases) {
     auto r = parseSendRequest(c.body);
