@@ -68,8 +68,7 @@ TEST(ParseSendRequest, RejectsWithTheFieldNamed) {
        "invalid_request", "metadata"},
       {R"({"to":{"phone":"+79161234567"},"content":{"sms":{"text":"x"}},"metadata":{"n":1e400}})",
        "invalid_request", "too large for a double"},
-      {R"({"to":{"email":"a@example.com"},"content":{"email":{"subject":"a
-Bcc: x@evil","text":"t"}}})",
+      {R"({"to":{"email":"a@example.com"},"content":{"email":{"subject":"a\r\nBcc: x@evil","text":"t"}}})",
        "invalid_request", "content.email.subject"},
   };
   for (const auto& c : cases) {
