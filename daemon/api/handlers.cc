@@ -485,6 +485,13 @@ void ApiHandlers::admitForCustomer(const std::string& customer_id,
     }
     dispatch::MessagePayload payload = send.payload;
     payload.to = deliverableContacts(profile->contacts);
+    if (payload.locale.empty()) payload.locale = profile->locale;
+    json::object customer_fields{{"id", customer.id}};
+    if (!profile->locale.empty()) customer_fields["locale"] = profile->locale;
+    if (!profile->timezone.empty()) customer_fields["timezone"] = profile->timezone;
+    if (profile->contacts.email) customer_fields["email"] = *profile->contacts.email;
+    if (profile->contacts.phone) customer_fields["phone"] = *profile->contacts.phone;
+    payload.customer_json = json::serialize(customer_fields);
     message.payload_json = dispatch::toJson(payload);
 
     auto state = std::make_shared<policy::CustomerState>(customer.state);

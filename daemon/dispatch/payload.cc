@@ -63,6 +63,7 @@ std::string toJson(const MessagePayload& payload) {
   putIfPresent(out, "template", payload.template_id);
   putIfPresent(out, "locale", payload.locale);
   putIfPresent(out, "data", payload.data_json);
+  putIfPresent(out, "customer", payload.customer_json);
   putIfPresent(out, "metadata", payload.metadata_json);
   return json::serialize(out);
 }
@@ -98,6 +99,7 @@ Result<MessagePayload> payloadFromJson(std::string_view text) {
   payload.template_id = stringAt(root, "template");
   payload.locale = stringAt(root, "locale");
   payload.data_json = stringAt(root, "data");
+  payload.customer_json = stringAt(root, "customer");
   payload.metadata_json = stringAt(root, "metadata");
   return payload;
 }
@@ -113,6 +115,13 @@ Result<std::map<std::string, ChannelContent>> renderContent(
       return makeError("corrupt_payload", "stored template data is not a JSON object");
     }
     data = templates::templateValueFromJson(value.as_object());
+  }
+  if (!payload.customer_json.empty() && data.find("customer") == nullptr) {
+    boost::system::error_code ec;
+    auto customer = json::parse(payload.customer_json, ec);
+    if (!ec && customer.is_object()) {
+      data.set("customer", templates::templateValueFromJson(customer.as_object()));
+    }
   }
   auto parts = templates.render(payload.template_id, payload.locale, data, only_channel);
   if (!parts) return parts.error();

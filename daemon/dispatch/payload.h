@@ -43,6 +43,9 @@ struct MessagePayload {
   std::string template_id;
   std::string locale;
   std::string data_json;  // the request's `data` object, for the template
+  // The customer's profile fields templates may use as {{customer.*}} (id, locale, timezone,
+  // email, phone); a `customer` key in `data` wins.
+  std::string customer_json;
   std::string metadata_json;
 };
 

@@ -18,6 +18,10 @@ TEMPLATES = {
     "order_shipped/default/sms.txt": "Order {{order}} shipped\n",
     "order_shipped/ru/email.subject": "Заказ {{order}} отправлен",
     "order_shipped/ru/email.txt": "Заказ {{order}} для {{name}} отправлен.\n",
+    "greet/default/email.subject": "Hi {{customer.id}}",
+    "greet/default/email.txt": "Hello\n",
+    "greet/ru/email.subject": "Привет, {{customer.id}}",
+    "greet/ru/email.txt": "Здравствуйте\n",
     "email_only/default/email.subject": "Only email",
     "email_only/default/email.txt": "Hello {{name}}\n",
 }
@@ -93,6 +97,22 @@ class TemplateDeliveryTest(unittest.TestCase):
         self.assertIn("sms: the template has no part for it", plan_steps[0])
         self.daemon.wait_status(accepted["id"], {"sent"})
         self.assertEqual(outbox_file(self.daemon, "email", accepted["id"])["text"], "Hello Ann\n")
+
+    def test_customer_profile_picks_the_locale_and_fills_customer_fields(self):
+        resp = self.daemon.request("PUT", "/v1/customers/c-9",
+                                   {"contacts": {"email": "c9@example.com"}, "locale": "ru-RU"})
+        self.assertEqual(resp.status, 200, resp)
+        accepted = self.daemon.send({"customer_id": "c-9", "template": "greet",
+                                     "channels": ["email"]})
+        self.daemon.wait_status(accepted["id"], {"sent"})
+        mail = outbox_file(self.daemon, "email", accepted["id"])
+        self.assertEqual(mail["subject"], "Привет, c-9")
+        # An explicit locale wins over the profile's.
+        # (Different data: the same template and data twice would be a duplicate for c-9.)
+        english = self.daemon.send({"customer_id": "c-9", "template": "greet", "locale": "en",
+                                    "data": {"n": 2}, "channels": ["email"]})
+        self.daemon.wait_status(english["id"], {"sent"})
+        self.assertEqual(outbox_file(self.daemon, "email", english["id"])["subject"], "Hi c-9")
 
     def test_unknown_template_and_bad_data_are_refused(self):
         resp = self.daemon.request("POST", "/v1/messages",
