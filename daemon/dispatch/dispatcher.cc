@@ -66,12 +66,18 @@ void Dispatcher::stop(std::function<void()> drained) {
 }
 
 ProviderState* Dispatcher::pickProvider(const std::string& channel, SteadyTime now,
-                                        std::optional<SteadyTime>& unblock_at) {
+                                        std::optional<SteadyTime>& unblock_at,
+                                        const std::string& job_id) {
   auto names = channel_providers_.find(channel);
   if (names == channel_providers_.end()) return nullptr;
+  const std::set<std::string>* excluded = nullptr;
+  if (auto found = wrong_provider_.find(job_id); found != wrong_provider_.end()) {
+    excluded = &found->second;
+  }
   for (const auto& name : names->second) {
     auto it = providers_.find(name);
     if (it == providers_.end()) continue;
+    if (excluded && excluded->count(name)) continue;
     ProviderState& p = *it->second;
     if (p.paused_until > now) {
       unblock_at = std::min(unblock_at.value_or(p.paused_until), p.paused_until);
@@ -127,12 +133,14 @@ void Dispatcher::pump() {
         break;
       }
       std::optional<SteadyTime> unblock_at;
-      ProviderState* provider = pickProvider(channel, steady_now, unblock_at);
+      auto job = window_.popDue(channel, now);
+      if (!job) break;
+      ProviderState* provider = pickProvider(channel, steady_now, unblock_at, job->id);
       if (!provider) {
+        window_.offer(*job);  // back in place; a completion or the timer pumps again
         if (unblock_at) wakeAt(now + std::chrono::duration_cast<Millis>(*unblock_at - steady_now));
         break;
       }
-      auto job = window_.popDue(channel, now);
       if (provider->rate > 0) provider->tokens -= 1.0;
       startAttempt(*job, provider);
     }
@@ -206,9 +214,14 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
       const store::MessageRecord& message = claimed.message;
       const int attempt = claimed.attempt_number;
       if (!credential) {
+        // A token endpoint that is down (unavailable) is transient; a refused credential is
+        // the operator's to fix. Either way the provider pauses, so the others of the channel
+        // take over and token requests are not repeated per message.
+        const bool transient = credential.error().code == "credential_unavailable";
         channels::Verdict verdict;
-        verdict.disposition = channels::Disposition::Misconfigured;
-        verdict.pause_provider = credential.error().code != "credential_unavailable";
+        verdict.disposition =
+            transient ? channels::Disposition::Retry : channels::Disposition::Misconfigured;
+        verdict.pause_provider = true;
         verdict.provider_code = credential.error().code;
         verdict.detail = credential.error().message;
         return complete(message, attempt, provider, verdict);
@@ -227,6 +240,18 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
         verdict.disposition = channels::Disposition::Rejected;
         verdict.provider_code = request.error().code;
         verdict.detail = request.error().message;
+        if (request.error().code == "wrong_platform") {
+          // Not this provider's kind of target (an APNs token offered to FCM): another provider
+          // of the channel may take it, at once and without counting this try.
+          auto& excluded = wrong_provider_[message.id];
+          excluded.insert(provider->name);
+          const auto& names = channel_providers_[message.channel()];
+          bool another = std::any_of(names.begin(), names.end(), [&](const std::string& name) {
+            return !excluded.count(name) && providers_.count(name);
+          });
+          if (another) return completeWrongProvider(message, attempt, provider, verdict);
+        }
+        wrong_provider_.erase(message.id);
         return complete(message, attempt, provider, verdict);
       }
       request->timeout = provider->timeout;
@@ -331,8 +356,30 @@ void Dispatcher::failWithoutProvider(const store::DueJob& job) {
   });
 }
 
+void Dispatcher::completeWrongProvider(const store::MessageRecord& message, int attempt_number,
+                                       ProviderState* provider, const channels::Verdict& verdict) {
+  --provider->in_flight;
+  store::AttemptFinish finish;
+  finish.id = message.id;
+  finish.attempt_number = attempt_number;
+  finish.finished_at = clock_.now();
+  finish.outcome = channels::toString(channels::Disposition::Rejected);
+  finish.code = verdict.provider_code;
+  finish.detail = verdict.detail;
+  finish.new_status = store::MessageStatus::Queued;
+  finish.channel_index = message.channel_index;
+  finish.channel_attempts = std::max(0, message.channel_attempts - 1);
+  finish.next_attempt_at = clock_.now();
+  finish.reason = provider->name + " cannot carry this target; trying the next provider";
+  spdlog::info("message {} attempt {} via {} ({}): {}", message.id, attempt_number,
+               provider->name, message.channel(), finish.reason);
+  recordFinish(std::move(finish), message.channel());
+  pump();
+}
+
 void Dispatcher::complete(const store::MessageRecord& message, int attempt_number,
                           ProviderState* provider, const channels::Verdict& verdict) {
+  wrong_provider_.erase(message.id);
   const std::string provider_name = provider ? provider->name : "none";
   bool failover_ready = false;
   if (provider) {

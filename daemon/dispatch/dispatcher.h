@@ -10,6 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
+#include <unordered_map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,8 +94,10 @@ class Dispatcher {
   void pump();
   void refill();
   void armTimer(std::optional<SysTime> wake);
+  // `job_id`'s providers that said they cannot carry its target are skipped.
   ProviderState* pickProvider(const std::string& channel, SteadyTime now,
-                              std::optional<SteadyTime>& unblock_at);
+                              std::optional<SteadyTime>& unblock_at,
+                              const std::string& job_id = {});
   // Another provider of `channel` than `except` that is not paused.
   bool hasReadyAlternative(const std::string& channel, const ProviderState* except,
                            SteadyTime now) const;
@@ -104,6 +108,8 @@ class Dispatcher {
   void withCredential(ProviderState* provider, std::function<void(Status)> then);
   void complete(const store::MessageRecord& message, int attempt_number, ProviderState* provider,
                 const channels::Verdict& verdict);
+  void completeWrongProvider(const store::MessageRecord& message, int attempt_number,
+                             ProviderState* provider, const channels::Verdict& verdict);
   void recordFinish(store::AttemptFinish finish, std::string channel_after);
   void attemptDone();
 
@@ -125,6 +131,10 @@ class Dispatcher {
   std::function<void()> drained_;
   DispatcherStats stats_;
   RecipientDeadHook on_recipient_dead_;
+  // Message id → providers of its channel that refused its target as the wrong kind (an APNs
+  // token offered to FCM). Cleared when the message's attempt is over; lost on restart, which
+  // costs at most one more uncounted try.
+  std::unordered_map<std::string, std::set<std::string>> wrong_provider_;
   AttemptHook on_attempt_;
 };
 
