@@ -15,7 +15,7 @@
 
 #include "channels/provider.h"
 
-inline constexpr int kOmnigatePluginAbiVersion = 1;
+inline constexpr int kOmnigatePluginAbiVersion = 2;  // 2: OutboundMessage::expires_unix_ms
 
 extern "C" {
 

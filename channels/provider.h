@@ -28,6 +28,7 @@ struct OutboundMessage {
   std::string category;    // e.g. transactional, marketing
   int attempt = 1;         // 1-based attempt number on this provider
   std::int64_t now_unix_ms = 0;  // the daemon's clock at encode time (providers read no clock)
+  std::int64_t expires_unix_ms = 0;  // the message's ttl as an instant; 0 = none
   std::string recipient;   // address on the channel: email, E.164 phone, push token, chat id
   std::string recipient_platform;  // push: fcm | apns; empty elsewhere
   std::string subject;     // email subject

@@ -204,6 +204,9 @@ class ApnsProvider final : public Provider {
                             ? 0
                             : message.now_unix_ms / 1000 + *options_.expiration_seconds;
       http.headers.emplace_back("apns-expiration", std::to_string(at));
+    } else if (message.expires_unix_ms > 0) {
+      // The message's own ttl: APNs stops trying when the sender would have given up anyway.
+      http.headers.emplace_back("apns-expiration", std::to_string(message.expires_unix_ms / 1000));
     }
     if (!data->collapse_key.empty()) {
       http.headers.emplace_back("apns-collapse-id", data->collapse_key);

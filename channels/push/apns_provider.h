@@ -19,7 +19,8 @@ namespace omnigate::channels {
 //   push_type    alert (default), background, voip, location, complication, fileprovider, mdm,
 //                liveactivity, pushtotalk, widgets, controls
 //   priority     10, 5 or 1 (default: 10, and 5 for background, which APNs requires)
-//   expiration   how long APNs keeps an undeliverable notification, e.g. "1h"; "0" means deliver
+//   expiration   how long APNs keeps an undeliverable notification, e.g. "1h" (default: until
+//                the message's own ttl, when it has one); "0" means deliver
 //                at most once, immediately (default: APNs decides)
 //
 // Requests: POST <base_url>/3/device/<hex token> over HTTP/2 (HttpVersion::Http2Required), one

@@ -250,7 +250,13 @@ class FcmProvider final : public Provider {
     }
     boost::json::object android;
     if (!android_.priority.empty()) android["priority"] = android_.priority;
-    if (!android_.ttl.empty()) android["ttl"] = android_.ttl;
+    if (!android_.ttl.empty()) {
+      android["ttl"] = android_.ttl;
+    } else if (message.expires_unix_ms > 0) {
+      // The message's own ttl, as FCM's duration ("3600s"); never negative.
+      std::int64_t left = std::max<std::int64_t>(0, message.expires_unix_ms - message.now_unix_ms);
+      android["ttl"] = std::to_string(left / 1000) + "s";
+    }
     std::string collapse_key =
         data->collapse_key.empty() ? android_.collapse_key : data->collapse_key;
     if (!collapse_key.empty()) android["collapse_key"] = collapse_key;

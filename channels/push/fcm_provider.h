@@ -15,6 +15,7 @@ namespace omnigate::channels {
 //   token_url         overrides the key file's token_uri (also the JWT audience)
 //   android_priority  high | normal (default: FCM decides)
 //   ttl               how long FCM keeps an undelivered message, e.g. "1h", 0 to 28 days
+//                     (default: what is left of the message's own ttl, when it has one)
 //   collapse_key      Android collapse key for every message; data "collapse_key" wins
 //   validate_only     true: FCM checks but never delivers (a dry run)
 //

@@ -153,6 +153,7 @@ Result<channels::OutboundMessage> buildOutbound(const MessagePayload& payload,
   out.category = message.category;
   out.attempt = attempt;
   out.now_unix_ms = toUnixMillis(now);
+  if (message.expires_at) out.expires_unix_ms = toUnixMillis(*message.expires_at);
   out.metadata_json = payload.metadata_json;
   out.locale = payload.locale;
   if (channel == "email") {

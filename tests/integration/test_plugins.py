@@ -101,7 +101,7 @@ class PluginLoadErrorsTest(unittest.TestCase):
         path = os.environ.get("OMNIGATE_WRONG_ABI_PLUGIN")
         if not path:
             self.skipTest("OMNIGATE_WRONG_ABI_PLUGIN is not set (run through ctest)")
-        self.check([path], "was built for plugin ABI version 2, this omnigated speaks version 1")
+        self.check([path], "was built for plugin ABI version 3, this omnigated speaks version 2")
 
 
 if __name__ == "__main__":

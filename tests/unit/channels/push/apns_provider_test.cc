@@ -279,6 +279,18 @@ TEST(ApnsEncode, RetriesCarryTheSameApnsId) {
             header(http(provider->encode(other)), "apns-id"));
 }
 
+TEST(ApnsEncode, MessageTtlBecomesTheExpirationUnlessConfigured) {
+  OutboundMessage message = pushMessage();
+  message.expires_unix_ms = message.now_unix_ms + 7'200'500;
+  auto provider = mustMake(apnsConfig());
+  ASSERT_NE(provider, nullptr);
+  EXPECT_EQ(header(http(provider->encode(message)), "apns-expiration"),
+            std::to_string(message.expires_unix_ms / 1000));
+  auto configured = mustMake(apnsConfig({{"expiration", "0"}}));
+  ASSERT_NE(configured, nullptr);
+  EXPECT_EQ(header(http(configured->encode(message)), "apns-expiration"), "0");
+}
+
 TEST(ApnsEncode, ExpirationZeroMeansAtMostOnce) {
   auto provider = mustMake(apnsConfig({{"expiration", "0"}}));
   ASSERT_NE(provider, nullptr);

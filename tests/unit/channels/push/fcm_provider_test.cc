@@ -339,6 +339,21 @@ TEST(FcmEncode, MinimalMessageAndConfiguredOptions) {
             R"("notification":{"body":"hi"},"android":{"ttl":"1.500s","collapse_key":"news"}}})");
 }
 
+TEST(FcmEncode, MessageTtlBecomesTheAndroidTtlUnlessConfigured) {
+  OutboundMessage message = pushMessage();
+  message.title.clear();
+  message.text = "hi";
+  message.expires_unix_ms = message.now_unix_ms + 7'200'900;
+  auto provider = mustMake(fcmConfig());
+  ASSERT_NE(provider, nullptr);
+  auto request = provider->encode(message);
+  ASSERT_TRUE(request.ok()) << request.error().message;
+  EXPECT_NE(http(request).body.find(R"("android":{"ttl":"7200s"})"), std::string::npos)
+      << http(request).body;
+  message.expires_unix_ms = message.now_unix_ms - 5;  // already past: keep nothing
+  EXPECT_NE(http(provider->encode(message)).body.find(R"("ttl":"0s")"), std::string::npos);
+}
+
 struct EncodeErrorCase {
   std::string name;
   std::function<void(OutboundMessage&)> change;
