@@ -202,6 +202,12 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
     return respond(jsonResponse(200, json::object{{"status", "ready"}}));
   }
 
+  if (path == "/metrics") {
+    if (method != http::verb::get) {
+      return respond(errorResponse(405, "method_not_allowed", "use GET"));
+    }
+    return respond(metricsResponse());
+  }
   if (path.rfind("/v1/", 0) != 0) {
     return respond(errorResponse(404, "not_found", "no such endpoint: " + path));
   }
@@ -562,6 +568,8 @@ void ApiHandlers::submitMessage(const std::shared_ptr<Intake>& intake, store::Ne
       return committed(false);
     }
     const bool created = result->outcome == store::SubmitOutcome::Created;
+    if (created) ++admitted_[store::toString(m.status)];
+    if (result->outcome == store::SubmitOutcome::Replayed) ++replayed_;
     if (created && m.next_attempt_at) {
       dispatcher_.onPending({*m.next_attempt_at, m.id, m.channel()});
     }
@@ -1002,6 +1010,28 @@ void ApiHandlers::customerMessages(const std::string& id, Respond respond) {
     for (const auto& m : *messages) out.push_back(messageToJson(m));
     respond(jsonResponse(200, json::object{{"messages", std::move(out)}}));
   });
+}
+
+Response ApiHandlers::metricsResponse() const {
+  std::string out =
+      "# HELP omnigate_messages_admitted_total Messages stored by POST /v1/messages, by status "
+      "at admission.\n# TYPE omnigate_messages_admitted_total counter\n";
+  for (const char* status : {"queued", "scheduled", "suppressed"}) {
+    auto it = admitted_.find(status);
+    out += std::string("omnigate_messages_admitted_total{status=\"") + status + "\"} " +
+           std::to_string(it == admitted_.end() ? 0 : it->second) + "\n";
+  }
+  out +=
+      "# HELP omnigate_idempotent_replays_total Requests answered from an earlier message with "
+      "the same Idempotency-Key.\n# TYPE omnigate_idempotent_replays_total counter\n"
+      "omnigate_idempotent_replays_total " +
+      std::to_string(replayed_) + "\n";
+  if (metrics_) out += metrics_();
+  Response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.body() = std::move(out);
+  res.prepare_payload();
+  return res;
 }
 
 void ApiHandlers::getMessage(const std::string& id, Respond respond) {

@@ -33,6 +33,8 @@ class ApiHandlers {
 
   void handle(Request&& request, Respond respond);
   void setReady(bool ready) { ready_ = ready; }
+  // The body of GET /metrics beyond the API's own counters (Prometheus text format).
+  void setMetricsSource(std::function<std::string()> source) { metrics_ = std::move(source); }
   void setDraining(bool draining) { draining_ = draining; }
 
  private:
@@ -53,6 +55,7 @@ class ApiHandlers {
   void customerEvent(const Request& request, const std::string& id, Respond respond);
   void customerMessages(const std::string& id, Respond respond);
   void getMessage(const std::string& id, Respond respond);
+  Response metricsResponse() const;
   void renderTemplate(const Request& request, const std::string& id, Respond respond);
   void receiveCallback(const Request& request, const std::string& provider, Respond respond);
   void cancelMessage(const std::string& id, Respond respond);
@@ -65,6 +68,9 @@ class ApiHandlers {
   const Clock& clock_;
   UlidGenerator& ids_;
   std::vector<std::string> configured_channels_;
+  std::function<std::string()> metrics_;
+  std::map<std::string, std::uint64_t> admitted_;  // messages stored, by initial status
+  std::uint64_t replayed_ = 0;                      // idempotent replays answered
   bool ready_ = false;
   bool draining_ = false;
 };

@@ -119,6 +119,61 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
     admission.recordAttempt(customer_id, channel, accepted);
   });
   api::ApiHandlers handlers(config, templates, **store, dispatcher, admission, clock, ids);
+  handlers.setMetricsSource([&dispatcher, &admission, &store] {
+    std::string out;
+    auto metric = [&out](const char* name, const char* type, const char* help) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    };
+    const auto& stats = dispatcher.stats();
+    metric("omnigate_dispatch_outcomes_total", "counter",
+           "Attempt outcomes as the dispatcher recorded them.");
+    for (const auto& [outcome, count] :
+         {std::pair<const char*, std::uint64_t>{"sent", stats.sent}, {"retried", stats.retried},
+          {"failed", stats.failed}, {"expired", stats.expired}, {"fell_back", stats.fell_back}}) {
+      out += std::string("omnigate_dispatch_outcomes_total{outcome=\"") + outcome + "\"} " +
+             std::to_string(count) + "\n";
+    }
+    metric("omnigate_dispatch_in_flight", "gauge", "Claims and attempts not finished yet.");
+    out += "omnigate_dispatch_in_flight " + std::to_string(dispatcher.inFlight()) + "\n";
+    metric("omnigate_dispatch_window", "gauge", "Due jobs held in memory.");
+    out += "omnigate_dispatch_window " + std::to_string(dispatcher.windowSize()) + "\n";
+    const auto now = std::chrono::steady_clock::now();
+    metric("omnigate_provider_attempts_total", "counter", "Attempts handed to each provider.");
+    for (const auto& [name, p] : dispatcher.providers()) {
+      out += "omnigate_provider_attempts_total{provider=\"" + name + "\"} " +
+             std::to_string(p->attempts) + "\n";
+    }
+    metric("omnigate_provider_accepted_total", "counter", "Messages each provider accepted.");
+    for (const auto& [name, p] : dispatcher.providers()) {
+      out += "omnigate_provider_accepted_total{provider=\"" + name + "\"} " +
+             std::to_string(p->accepted) + "\n";
+    }
+    metric("omnigate_provider_pauses_total", "counter", "Times each provider was paused.");
+    for (const auto& [name, p] : dispatcher.providers()) {
+      out += "omnigate_provider_pauses_total{provider=\"" + name + "\"} " +
+             std::to_string(p->pauses) + "\n";
+    }
+    metric("omnigate_provider_paused", "gauge", "1 while the provider is paused.");
+    for (const auto& [name, p] : dispatcher.providers()) {
+      out += "omnigate_provider_paused{provider=\"" + name + "\"} " +
+             std::string(p->paused_until > now ? "1" : "0") + "\n";
+    }
+    metric("omnigate_provider_in_flight", "gauge", "Requests in flight per provider.");
+    for (const auto& [name, p] : dispatcher.providers()) {
+      out += "omnigate_provider_in_flight{provider=\"" + name + "\"} " +
+             std::to_string(p->in_flight) + "\n";
+    }
+    const auto store_stats = (*store)->stats();
+    metric("omnigate_store_commits_total", "counter", "SQLite transactions committed.");
+    out += "omnigate_store_commits_total " + std::to_string(store_stats.commits) + "\n";
+    metric("omnigate_store_operations_total", "counter", "Store operations (group-committed).");
+    out += "omnigate_store_operations_total " + std::to_string(store_stats.operations) + "\n";
+    metric("omnigate_store_max_batch", "gauge", "Most operations seen in one commit.");
+    out += "omnigate_store_max_batch " + std::to_string(store_stats.max_batch_seen) + "\n";
+    metric("omnigate_customers_cached", "gauge", "Customers held in memory for admission.");
+    out += "omnigate_customers_cached " + std::to_string(admission.cached()) + "\n";
+    return out;
+  });
   api::HttpServer server(io, config.server, [&handlers](api::Request&& request,
                                                         api::Respond respond) {
     handlers.handle(std::move(request), std::move(respond));
