@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "channels/sms/phone_number.h"
+#include "daemon/api/field_reader.h"
 
 namespace omnigate::api {
 namespace json = boost::json;
@@ -29,84 +30,6 @@ constexpr std::string_view kChannelNames[] = {policy::kEmail, policy::kSms, poli
 bool isChannelName(std::string_view name) {
   return std::find(std::begin(kChannelNames), std::end(kChannelNames), name) !=
          std::end(kChannelNames);
-}
-
-// Walks the PUT body and records the first problem with the path of the field at fault. The same
-// approach as POST /v1/messages (message_request.cc), so both report errors alike.
-class FieldReader {
- public:
-  explicit FieldReader(std::optional<Error>& error) : error_(error) {}
-
-  bool failed() const { return error_.has_value(); }
-
-  bool fail(const std::string& path, const std::string& what) {
-    if (!error_) error_ = makeError("invalid_request", path + " " + what);
-    return false;
-  }
-
-  bool checkKnown(const json::object& object, const std::string& prefix,
-                  std::initializer_list<std::string_view> known) {
-    for (const auto& [key, value] : object) {
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        return fail(prefix + std::string(key), "is not a known field");
-      }
-    }
-    return true;
-  }
-
-  // Reads an optional string; absent or null leaves `out` unset and returns true.
-  bool string(const json::object& object, std::string_view key, const std::string& path,
-              std::optional<std::string>& out, std::size_t max_length) {
-    auto it = object.find(key);
-    if (it == object.end() || it->value().is_null()) return true;
-    if (!it->value().is_string()) return fail(path, "must be a string");
-    const auto& s = it->value().as_string();
-    if (s.empty()) return fail(path, "must not be empty");
-    if (s.size() > max_length) {
-      return fail(path, "is longer than " + std::to_string(max_length) + " characters");
-    }
-    out.emplace(s.begin(), s.end());
-    return true;
-  }
-
-  const json::object* object(const json::object& parent, std::string_view key,
-                             const std::string& path) {
-    auto it = parent.find(key);
-    if (it == parent.end() || it->value().is_null()) return nullptr;
-    if (!it->value().is_object()) {
-      fail(path, "must be an object");
-      return nullptr;
-    }
-    return &it->value().as_object();
-  }
-
-  const json::array* array(const json::object& parent, std::string_view key,
-                           const std::string& path, std::size_t max_items) {
-    auto it = parent.find(key);
-    if (it == parent.end() || it->value().is_null()) return nullptr;
-    if (!it->value().is_array()) {
-      fail(path, "must be an array");
-      return nullptr;
-    }
-    if (it->value().as_array().size() > max_items) {
-      fail(path, "has more than " + std::to_string(max_items) + " items");
-      return nullptr;
-    }
-    return &it->value().as_array();
-  }
-
- private:
-  std::optional<Error>& error_;
-};
-
-bool looksLikeEmail(const std::string& s) {
-  auto at = s.find('@');
-  if (at == std::string::npos || at == 0 || at + 1 >= s.size() || s.find('@', at + 1) != s.npos) {
-    return false;
-  }
-  return std::none_of(s.begin(), s.end(), [](unsigned char c) {
-    return c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == '"';
-  });
 }
 
 bool hasControlCharacter(std::string_view s) {

@@ -42,6 +42,14 @@ Response storeFailure(const Error& error) {
   return unavailable("storage_error", "the message store failed: " + error.message, 5);
 }
 
+// Every body the API takes is JSON; anything else is 415 before it is parsed.
+std::optional<Response> refuseNonJson(const Request& request) {
+  auto content_type = request[http::field::content_type];
+  if (content_type.substr(0, content_type.find(';')) == "application/json") return std::nullopt;
+  return errorResponse(415, "unsupported_media_type",
+                       "the body must be JSON (Content-Type: application/json)");
+}
+
 std::string sha256Hex(std::string_view data) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
@@ -362,11 +370,7 @@ struct ApiHandlers::Intake {
 
 void ApiHandlers::postMessage(const Request& request, const std::string& token_name, bool dry_run,
                               Respond respond) {
-  auto content_type = request[http::field::content_type];
-  if (content_type.substr(0, content_type.find(';')) != "application/json") {
-    return respond(errorResponse(415, "unsupported_media_type",
-                                 "the body must be JSON (Content-Type: application/json)"));
-  }
+  if (auto refused = refuseNonJson(request)) return respond(std::move(*refused));
   json::value parsed;
   auto send = parseSendRequest(request.body(), &parsed, config_.phone_region);
   if (!send) {
@@ -674,11 +678,8 @@ void ApiHandlers::renderTemplate(const Request& request, const std::string& id,
   if (!templates_.has(id)) {
     return respond(errorResponse(404, "unknown_template", "template '" + id + "' does not exist"));
   }
-  auto content_type = request[http::field::content_type];
-  if (!request.body().empty() &&
-      content_type.substr(0, content_type.find(';')) != "application/json") {
-    return respond(errorResponse(415, "unsupported_media_type",
-                                 "the body must be JSON (Content-Type: application/json)"));
+  if (!request.body().empty()) {
+    if (auto refused = refuseNonJson(request)) return respond(std::move(*refused));
   }
   boost::system::error_code ec;
   json::value body = request.body().empty() ? json::value(json::object())
@@ -734,11 +735,6 @@ void ApiHandlers::renderTemplate(const Request& request, const std::string& id,
 
 namespace {
 
-bool isJsonRequest(const Request& request) {
-  auto content_type = request[http::field::content_type];
-  return content_type.substr(0, content_type.find(';')) == "application/json";
-}
-
 // One person after a merge: the survivor's choices win, the other fills what the survivor lacks,
 // and everything learned about either (opt-outs, dead contacts, engagement) is kept.
 policy::CustomerProfile mergeProfiles(const policy::CustomerProfile& survivor,
@@ -777,10 +773,7 @@ bool customerExists(const CustomerSlot& slot) {
 }  // namespace
 
 void ApiHandlers::putCustomer(const Request& request, const std::string& id, Respond respond) {
-  if (!isJsonRequest(request)) {
-    return respond(errorResponse(415, "unsupported_media_type",
-                                 "the body must be JSON (Content-Type: application/json)"));
-  }
+  if (auto refused = refuseNonJson(request)) return respond(std::move(*refused));
   auto parsed = parseCustomerProfile(id, request.body(), config_.phone_region);
   if (!parsed) {
     return respond(errorResponse(parsed.error().code == "invalid_json" ? 400 : 422,
@@ -875,10 +868,7 @@ void ApiHandlers::deleteCustomer(const std::string& id, Respond respond) {
 }
 
 void ApiHandlers::mergeCustomer(const Request& request, const std::string& id, Respond respond) {
-  if (!isJsonRequest(request)) {
-    return respond(errorResponse(415, "unsupported_media_type",
-                                 "the body must be JSON (Content-Type: application/json)"));
-  }
+  if (auto refused = refuseNonJson(request)) return respond(std::move(*refused));
   boost::system::error_code ec;
   json::value body = json::parse(request.body(), ec);
   if (ec) return respond(errorResponse(400, "invalid_json", "the body is not valid JSON"));
@@ -951,10 +941,7 @@ void ApiHandlers::mergeCustomer(const Request& request, const std::string& id, R
 }
 
 void ApiHandlers::customerEvent(const Request& request, const std::string& id, Respond respond) {
-  if (!isJsonRequest(request)) {
-    return respond(errorResponse(415, "unsupported_media_type",
-                                 "the body must be JSON (Content-Type: application/json)"));
-  }
+  if (auto refused = refuseNonJson(request)) return respond(std::move(*refused));
   boost::system::error_code ec;
   json::value body = json::parse(request.body(), ec);
   if (ec) return respond(errorResponse(400, "invalid_json", "the body is not valid JSON"));

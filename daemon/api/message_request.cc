@@ -5,71 +5,12 @@
 #include <boost/json.hpp>
 
 #include "channels/sms/phone_number.h"
+#include "daemon/api/field_reader.h"
 
 namespace omnigate::api {
 namespace json = boost::json;
 
 namespace {
-
-// Walks a JSON object and records the first problem with the path of the field at fault.
-class FieldReader {
- public:
-  explicit FieldReader(std::optional<Error>& error) : error_(error) {}
-
-  bool fail(const std::string& path, const std::string& what) {
-    if (!error_) error_ = makeError("invalid_request", path + " " + what);
-    return false;
-  }
-
-  bool checkKnown(const json::object& object, const std::string& prefix,
-                  std::initializer_list<std::string_view> known) {
-    for (const auto& [key, value] : object) {
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        return fail(prefix + std::string(key), "is not a known field");
-      }
-    }
-    return true;
-  }
-
-  // Reads an optional string; absent leaves `out` alone.
-  bool string(const json::object& object, std::string_view key, const std::string& path,
-              std::string& out, std::size_t max_length = 4096, bool non_empty = true) {
-    auto it = object.find(key);
-    if (it == object.end() || it->value().is_null()) return true;
-    if (!it->value().is_string()) return fail(path, "must be a string");
-    const auto& s = it->value().as_string();
-    if (non_empty && s.empty()) return fail(path, "must not be empty");
-    if (s.size() > max_length) {
-      return fail(path, "is longer than " + std::to_string(max_length) + " characters");
-    }
-    out.assign(s.begin(), s.end());
-    return true;
-  }
-
-  const json::object* object(const json::object& parent, std::string_view key,
-                             const std::string& path) {
-    auto it = parent.find(key);
-    if (it == parent.end() || it->value().is_null()) return nullptr;
-    if (!it->value().is_object()) {
-      fail(path, "must be an object");
-      return nullptr;
-    }
-    return &it->value().as_object();
-  }
-
- private:
-  std::optional<Error>& error_;
-};
-
-bool looksLikeEmail(const std::string& s) {
-  auto at = s.find('@');
-  if (at == std::string::npos || at == 0 || at + 1 >= s.size() || s.find('@', at + 1) != s.npos) {
-    return false;
-  }
-  return std::none_of(s.begin(), s.end(), [](unsigned char c) {
-    return c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == '"';
-  });
-}
 
 bool isIdentifier(const std::string& s) {
   return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
