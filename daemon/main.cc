@@ -11,6 +11,7 @@
 
 #include "channels/registry.h"
 #include "daemon/app/app.h"
+#include "daemon/app/logging.h"
 #include "daemon/app/plugins.h"
 #include "daemon/config/config.h"
 
@@ -43,8 +44,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::string directory = std::filesystem::path(config_path).parent_path().string();
-    auto plugins = omnigate::config::readPluginList(*text, config_path,
-                                                    directory.empty() ? "." : directory);
+    auto plugins =
+        omnigate::config::readPluginList(*text, config_path, directory.empty() ? "." : directory);
     if (!plugins) {
       std::cerr << "omnigated: " << plugins.error().message << "\n";
       return 1;
@@ -61,8 +62,8 @@ int main(int argc, char** argv) {
       const char* env = std::getenv("STATE_DIRECTORY");
       state_dir = env && *env ? env : "/var/lib/omnigate";
     }
-    config = omnigate::config::parseConfig(omnigate::config::embeddedDefaultConfig(),
-                                           "<embedded>", state_dir, registry);
+    config = omnigate::config::parseConfig(omnigate::config::embeddedDefaultConfig(), "<embedded>",
+                                           state_dir, registry);
   } else {
     config = omnigate::config::loadConfigFile(config_path, registry);
   }
@@ -79,5 +80,15 @@ int main(int argc, char** argv) {
     std::cout << "omnigated: configuration " << config->source << " is valid\n";
     return 0;
   }
-  return omnigate::app::runDaemon(*config, registry);
+  omnigate::app::setupLogging(config->log);
+  // SIGHUP reads the same source again; plugins stay as loaded (a changed list waits for a
+  // restart, and a provider of a kind no loaded plugin adds is refused like at start).
+  auto reread = [embedded, config_path, state_dir, &registry]() {
+    if (embedded) {
+      return omnigate::config::parseConfig(omnigate::config::embeddedDefaultConfig(), "<embedded>",
+                                           state_dir, registry);
+    }
+    return omnigate::config::loadConfigFile(config_path, registry);
+  };
+  return omnigate::app::runDaemon(std::move(config.value()), registry, reread);
 }

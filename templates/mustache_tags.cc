@@ -128,6 +128,53 @@ std::string prepareForKainjow(std::string_view source, const std::vector<Mustach
   return out;
 }
 
+SectionNesting sectionNesting(const std::vector<MustacheTag>& tags, int limit) {
+  SectionNesting nesting;
+  int depth = 0;
+  for (const auto& tag : tags) {
+    if (tag.kind == TagKind::Section || tag.kind == TagKind::Inverted) {
+      ++depth;
+      nesting.deepest = std::max(nesting.deepest, depth);
+      if (depth > limit && !nesting.beyond_limit_at) nesting.beyond_limit_at = tag.offset;
+    } else if (tag.kind == TagKind::SectionEnd && depth > 0) {
+      --depth;
+    }
+  }
+  return nesting;
+}
+
+std::optional<std::size_t> invalidUtf8Offset(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t length = 0;
+    char32_t code = 0;
+    char32_t smallest = 0;
+    if ((byte & 0xE0) == 0xC0) {
+      length = 2, code = byte & 0x1F, smallest = 0x80;
+    } else if ((byte & 0xF0) == 0xE0) {
+      length = 3, code = byte & 0x0F, smallest = 0x800;
+    } else if ((byte & 0xF8) == 0xF0) {
+      length = 4, code = byte & 0x07, smallest = 0x10000;
+    } else {
+      return i;  // a continuation byte without a lead, or 0xF8-0xFF
+    }
+    if (text.size() - i < length) return i;
+    for (std::size_t k = 1; k < length; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return i;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if (code < smallest || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) return i;
+    i += length;
+  }
+  return std::nullopt;
+}
+
 int lineAt(std::string_view source, std::size_t offset) {
   offset = std::min(offset, source.size());
   return 1 + static_cast<int>(std::count(source.begin(), source.begin() + offset, '\n'));

@@ -4,8 +4,9 @@
 // renders, but validation needs to see every tag, including those inside sections that empty data
 // never enters: which partials a file includes, where its layout pragma is, where `content` is
 // used. The scanner follows the same rules as kainjow's parser (default delimiters "{{" "}}",
-// "{{{...}}}" only with those, "{{=<% %>=}}" switches delimiters) and is only run on sources that
-// kainjow has already accepted.
+// "{{{...}}}" only with those, "{{=<% %>=}}" switches delimiters). It is safe on any input: on a
+// source kainjow refuses it returns the tags before the first malformed one, which is enough to
+// measure nesting before kainjow parses (kainjow's parser and renderer recurse once per level).
 
 #include <cstddef>
 #include <optional>
@@ -46,6 +47,19 @@ inline constexpr std::string_view kNeverSetName = "omnigate:never-set";
 // section `{{^never-set}}{{/never-set}}` after every closing tag gives it the same treatment.
 // Comment-only lines are removed outright.
 std::string prepareForKainjow(std::string_view source, const std::vector<MustacheTag>& tags);
+
+// Sections ({{#x}}, {{^x}}) open within one another at the deepest point, and the offset of the
+// first opening tag that goes past `limit` levels (none when the source stays within it). A
+// closing tag without an opening one is ignored here; kainjow reports it.
+struct SectionNesting {
+  int deepest = 0;
+  std::optional<std::size_t> beyond_limit_at;
+};
+SectionNesting sectionNesting(const std::vector<MustacheTag>& tags, int limit);
+
+// Offset of the first byte that does not start or continue well-formed UTF-8 (RFC 3629: no
+// overlong forms, surrogates or code points past U+10FFFF); none for valid text.
+std::optional<std::size_t> invalidUtf8Offset(std::string_view text);
 
 // 1-based line of a byte offset.
 int lineAt(std::string_view source, std::size_t offset);

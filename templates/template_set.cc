@@ -378,6 +378,23 @@ std::optional<Source> loadSource(const TemplateFile& file, bool allow_layout, Pr
   Source source;
   source.path = file.relative_path;
   source.text = file.content;
+  // Templates are text for mail, SMS and push, all of which are UTF-8; a Latin-1 file would send
+  // mojibake, or JSON a provider refuses, at every attempt.
+  if (auto bad = invalidUtf8Offset(source.text)) {
+    problems.add("template_encoding", source.path + ": not valid UTF-8 at byte " +
+                                          std::to_string(*bad) + " (line " +
+                                          std::to_string(lineAt(source.text, *bad)) + ")");
+    return std::nullopt;
+  }
+  // Before kainjow sees the text: its parser already recurses once per level.
+  auto nesting = sectionNesting(scanMustacheTags(source.text), kMaxTemplateNesting);
+  if (nesting.beyond_limit_at) {
+    problems.add("template_nesting",
+                 source.path + ":" + std::to_string(lineAt(source.text, *nesting.beyond_limit_at)) +
+                     ": sections nested " + std::to_string(nesting.deepest) +
+                     " deep; the limit is " + std::to_string(kMaxTemplateNesting));
+    return std::nullopt;
+  }
   mustache::mustache parsed(source.text);
   if (!parsed.is_valid()) {
     std::string message = parsed.error_message();
@@ -546,7 +563,9 @@ void checkPartialReferences(const Compiled& compiled, Problems& problems) {
 }
 
 // kainjow expands partials without a depth limit, so a cycle would recurse until the stack ends.
-void checkPartialCycles(const Compiled& compiled, Problems& problems) {
+// True when there is one (Problems keeps only the first reports, so it cannot tell).
+bool checkPartialCycles(const Compiled& compiled, Problems& problems) {
+  bool found_cycle = false;
   enum class Mark { Unvisited, Active, Done };
   std::map<std::string, Mark, std::less<>> marks;
   std::vector<std::string> path;
@@ -563,6 +582,7 @@ void checkPartialCycles(const Compiled& compiled, Problems& problems) {
           for (auto it = start; it != path.end(); ++it) chain += *it + " -> ";
           problems.at(source, tag.offset, "template_partial_cycle",
                       "partials include each other: " + chain + tag.name);
+          found_cycle = true;
         } else if (mark == Mark::Unvisited) {
           visit(tag.name);
         }
@@ -574,6 +594,52 @@ void checkPartialCycles(const Compiled& compiled, Problems& problems) {
   for (const auto& [name, shared] : compiled.partials) {
     if (marks[name] == Mark::Unvisited) visit(name);
   }
+  return found_cycle;
+}
+
+// Partials render inside the section that includes them, so nesting adds up across files; each
+// file alone was checked against the limit when it was loaded. Runs only without partial cycles.
+void checkNestingThroughPartials(const Compiled& compiled, Problems& problems) {
+  std::map<std::string, int, std::less<>> partial_depth;  // deepest level a partial reaches
+  // Levels below the start of `source`, and where they first pass the limit from `base`.
+  std::function<int(const Source&, int, std::optional<std::size_t>*)> depthOf =
+      [&](const Source& source, int base, std::optional<std::size_t>* beyond) {
+        int depth = 0;
+        int deepest = 0;
+        auto reach = [&](int level, std::size_t offset) {
+          deepest = std::max(deepest, level);
+          if (beyond != nullptr && !*beyond && base + level > kMaxTemplateNesting) *beyond = offset;
+        };
+        for (const auto& tag : source.tags) {
+          if (tag.kind == TagKind::Section || tag.kind == TagKind::Inverted) {
+            reach(++depth, tag.offset);
+          } else if (tag.kind == TagKind::SectionEnd && depth > 0) {
+            --depth;
+          } else if (tag.kind == TagKind::Partial) {
+            auto found = compiled.partials.find(tag.name);
+            if (found == compiled.partials.end()) continue;
+            auto known = partial_depth.find(tag.name);
+            if (known == partial_depth.end()) {
+              int below = 0;
+              for (const auto& [locale, partial] : found->second.sources) {
+                below = std::max(below, depthOf(partial, 0, nullptr));
+              }
+              known = partial_depth.emplace(tag.name, below).first;
+            }
+            reach(depth + 1 + known->second, tag.offset);
+          }
+        }
+        return deepest;
+      };
+  forEachSource(compiled, [&](const Source& source) {
+    std::optional<std::size_t> beyond;
+    int deepest = depthOf(source, 0, &beyond);
+    if (beyond) {
+      problems.at(source, *beyond, "template_nesting",
+                  "sections and partials nested " + std::to_string(deepest) +
+                      " deep here; the limit is " + std::to_string(kMaxTemplateNesting));
+    }
+  });
 }
 
 void checkLayouts(const Compiled& compiled, Problems& problems) {
@@ -718,7 +784,8 @@ Result<TemplateSet> TemplateSet::build(const std::vector<TemplateFile>& files) {
   checkSharedDefaults(compiled->partials, kPartialsDir, problems);
   checkSharedDefaults(compiled->layouts, kLayoutsDir, problems);
   checkPartialReferences(*compiled, problems);
-  checkPartialCycles(*compiled, problems);
+  // Measuring depth follows partials, which a cycle would make endless.
+  if (!checkPartialCycles(*compiled, problems)) checkNestingThroughPartials(*compiled, problems);
   checkLayouts(*compiled, problems);
   checkTemplates(*compiled, problems);
   // Rendering a broken set could recurse through a partial cycle; only a sound one is tried.

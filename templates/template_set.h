@@ -49,6 +49,12 @@ struct RenderedParts {
   std::string resolved_locale;
 };
 
+// How deep sections ({{#x}}, {{^x}}) may nest, counting each partial inclusion as one more level
+// and the partial's own nesting below it. kainjow parses and renders by recursion, one call chain
+// per level, so a file nested thousands deep would exhaust the stack at --check-config or reload;
+// real templates stay within a handful of levels.
+inline constexpr int kMaxTemplateNesting = 64;
+
 class TemplateSet {
  public:
   // An empty set: has() is false for every id.
@@ -58,8 +64,11 @@ class TemplateSet {
   // Error codes: `template_syntax` (message "path:line: what"), `template_unknown_partial`,
   // `template_partial_cycle`, `template_layout`, `template_empty`, `template_no_default`,
   // `template_incomplete` (an email without subject or body, a push title without body),
-  // `template_path` (a file that fits nowhere in the layout above), `template_render`. Every
-  // problem is reported at once, one per line; the code is the first problem's.
+  // `template_path` (a file that fits nowhere in the layout above), `template_encoding` (a file
+  // that is not UTF-8; message "path: not valid UTF-8 at byte N (line L)"), `template_nesting`
+  // (sections and partials nested deeper than kMaxTemplateNesting; "path:line: what"),
+  // `template_render`. Every problem is reported at once, one per line; the code is the first
+  // problem's.
   static Result<TemplateSet> build(const std::vector<TemplateFile>& files);
 
   bool has(std::string_view id) const;

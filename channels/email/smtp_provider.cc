@@ -283,9 +283,11 @@ std::vector<std::string> settingValues(const ProviderConfig& config, const std::
 }  // namespace
 
 Result<ProviderPtr> makeSmtpProvider(const ProviderConfig& config) {
-  if (auto known = checkKnownSettings(
-          config, {"url", "from", "username", "password", "require_starttls", "reply_to",
-                   "envelope_from", "list_unsubscribe", "unsubscribe_categories"});
+  if (auto known =
+          checkKnownSettings(config,
+                             {"url", "from", "username", "password", "require_starttls", "reply_to",
+                              "envelope_from", "list_unsubscribe", "unsubscribe_categories"},
+                             {"list_unsubscribe", "unsubscribe_categories"});
       !known) {
     return known.error();
   }

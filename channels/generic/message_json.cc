@@ -1,5 +1,6 @@
 #include "channels/generic/message_json.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 namespace omnigate::channels {
@@ -36,7 +37,8 @@ std::string messageToJson(const OutboundMessage& message) {
 }
 
 Status checkKnownSettings(const ProviderConfig& config,
-                          std::initializer_list<std::string_view> known) {
+                          std::initializer_list<std::string_view> known,
+                          std::initializer_list<std::string_view> lists) {
   for (const auto& [key, setting] : config.settings) {
     bool found = false;
     for (auto k : known) found = found || k == key;
@@ -45,6 +47,9 @@ Status checkKnownSettings(const ProviderConfig& config,
       for (auto k : known) list += std::string(list.empty() ? "" : ", ") + std::string(k);
       return makeError("setting:" + key, "unknown setting '" + key + "' for provider kind '" +
                                              config.kind + "' (known: " + list + ")");
+    }
+    if (setting.is_array && std::find(lists.begin(), lists.end(), key) == lists.end()) {
+      return makeError("setting:" + key, key + " must be a single value, not a list");
     }
   }
   return Ok{};

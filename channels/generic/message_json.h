@@ -11,9 +11,11 @@ namespace omnigate::channels {
 //  "data"?,"metadata"?}; absent parts are left out.
 std::string messageToJson(const OutboundMessage& message);
 
-// Rejects settings a provider does not know, naming the first one (code "setting:<key>").
+// Rejects settings a provider does not know, naming the first one (code "setting:<key>"), and
+// lists (`key = ["a", "b"]`) for every key not named in `lists`.
 Status checkKnownSettings(const ProviderConfig& config,
-                          std::initializer_list<std::string_view> known);
+                          std::initializer_list<std::string_view> known,
+                          std::initializer_list<std::string_view> lists = {});
 
 // The text value of a setting, or `fallback` when absent.
 std::string settingOr(const ProviderConfig& config, const std::string& key,

@@ -13,7 +13,12 @@ Status checkSettings(const ProviderConfig& config, std::initializer_list<std::st
     for (auto prefix : prefixes) {
       found = found || (key.size() > prefix.size() && key.compare(0, prefix.size(), prefix) == 0);
     }
-    if (found) continue;
+    if (found) {
+      if (setting.is_array) {
+        return makeError("setting:" + key, key + " must be a single value, not a list");
+      }
+      continue;
+    }
     std::string list;
     for (auto name : known) list += std::string(list.empty() ? "" : ", ") + std::string(name);
     for (auto prefix : prefixes) list += ", " + std::string(prefix) + "<category>";

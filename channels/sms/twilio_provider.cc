@@ -140,8 +140,19 @@ class TwilioProvider final : public Provider {
     auto json = wire::parseJson(reply.body);
     Verdict verdict;
     if (reply.status == 200 || reply.status == 201) {
+      const std::string sid = json ? wire::jsonScalarText(wire::jsonPath(*json, "sid")) : "";
+      if (sid.empty()) {
+        // Twilio always answers a created message with its sid; a 2xx without one came from
+        // something in between (a proxy, a captive portal), so Twilio has not got the message.
+        verdict.disposition = Disposition::Retry;
+        verdict.provider_code = std::to_string(reply.status);
+        verdict.detail =
+            "HTTP " + std::to_string(reply.status) +
+            " without a message sid (not a Twilio reply): " + wire::bodyExcerpt(reply.body);
+        return verdict;
+      }
       verdict.disposition = Disposition::Accepted;
-      if (json) verdict.provider_message_id = wire::jsonScalarText(wire::jsonPath(*json, "sid"));
+      verdict.provider_message_id = sid;
       verdict.provider_code = std::to_string(reply.status);
       verdict.segments = segmentsFor(message, json ? &*json : nullptr);
       return verdict;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "daemon/api/customer_json.h"
+#include "daemon/common/log.h"
 
 namespace omnigate::api {
 
@@ -19,7 +20,8 @@ policy::PolicyConfig makePolicyConfig(const config::Config& config) {
   policy.default_channels = config.default_channels;
   policy.categories = config.categories;
   policy.caps = config.caps;
-  for (const auto& [channel, settings] : config.channels) policy.configured_channels.insert(channel);
+  for (const auto& [channel, settings] : config.channels)
+    policy.configured_channels.insert(channel);
   policy.default_quiet_hours = config.default_quiet_hours;
   policy.min_history_attempts = config.min_history_attempts;
   return policy;
@@ -71,11 +73,13 @@ void Admission::markContactDead(const std::string& customer_id, const std::strin
     profile.contacts.invalid.insert(mark);
     store::CustomerWrite write{customer.id, profileToStorage(profile),
                                contactKeys(profile.contacts), now};
-    store_.putCustomer(std::move(write), [&customer, profile, mark, done](
-                                             Result<store::CustomerWriteResult> written) {
+    store_.putCustomer(std::move(write), [&customer, profile, mark,
+                                          done](Result<store::CustomerWriteResult> written) {
       if (written && written->outcome == store::CustomerWriteOutcome::Written) {
         customer.profile = profile;
-        spdlog::info("customer {}: {} marked invalid", customer.id, mark);
+        // A push mark carries the device token, a credential of sorts: only its start is logged.
+        spdlog::info("customer {}: {} marked invalid", customer.id,
+                     mark.rfind("push:", 0) == 0 ? "push:" + maskToken(mark.substr(5)) : mark);
       }
       done();
     });
@@ -84,16 +88,16 @@ void Admission::markContactDead(const std::string& customer_id, const std::strin
 
 void Admission::recordAttempt(const std::string& customer_id, const std::string& channel,
                               bool accepted) {
-  withCustomer(customer_id, [channel, accepted](Result<CustomerSlot*> loaded,
-                                                std::function<void()> done) {
-    if (loaded && (*loaded)->has_profile) {
-      auto& stats = (*loaded)->profile.stats[channel];
-      ++stats.attempts;
-      if (accepted) ++stats.delivered;
-      (*loaded)->stats_dirty = true;
-    }
-    done();
-  });
+  withCustomer(customer_id,
+               [channel, accepted](Result<CustomerSlot*> loaded, std::function<void()> done) {
+                 if (loaded && (*loaded)->has_profile) {
+                   auto& stats = (*loaded)->profile.stats[channel];
+                   ++stats.attempts;
+                   if (accepted) ++stats.delivered;
+                   (*loaded)->stats_dirty = true;
+                 }
+                 done();
+               });
 }
 
 void Admission::runNext(const std::string& id) {
@@ -114,7 +118,8 @@ void Admission::runNext(const std::string& id) {
     entry.queue.pop_front();
     return work(&entry.slot, finished);
   }
-  store_.loadCustomer(id, [this, id, finished](Result<std::optional<store::CustomerRecord>> loaded) {
+  store_.loadCustomer(id, [this, id,
+                           finished](Result<std::optional<store::CustomerRecord>> loaded) {
     Entry& entry = *entries_.at(id);
     if (!loaded) {
       // Everyone waiting hears about it; the next request tries the store again.

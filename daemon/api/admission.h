@@ -20,9 +20,12 @@
 
 namespace omnigate::api {
 
+// policy::PolicyConfig from the daemon's config.
+policy::PolicyConfig makePolicyConfig(const config::Config& config);
+
 struct CustomerSlot {
-  std::string id;             // the surviving id (merged ids resolve to it)
-  bool has_profile = false;   // a profile was PUT (or built from inline contacts)
+  std::string id;            // the surviving id (merged ids resolve to it)
+  bool has_profile = false;  // a profile was PUT (or built from inline contacts)
   // profile.stats changed since the profile was last written; the next write carries it (a
   // crash may lose a few counts, which only nudges channel ranking).
   bool stats_dirty = false;
@@ -51,6 +54,8 @@ class Admission {
   void recordAttempt(const std::string& customer_id, const std::string& channel, bool accepted);
 
   const policy::PolicyConfig& policyConfig() const { return policy_config_; }
+  // Categories, caps and defaults from a reloaded configuration, for every later decision.
+  void reconfigure(const config::Config& config) { policy_config_ = makePolicyConfig(config); }
   std::size_t cached() const { return entries_.size(); }
 
  private:
@@ -69,8 +74,5 @@ class Admission {
   policy::PolicyConfig policy_config_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
 };
-
-// policy::PolicyConfig from the daemon's config.
-policy::PolicyConfig makePolicyConfig(const config::Config& config);
 
 }  // namespace omnigate::api

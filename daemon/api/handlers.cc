@@ -10,6 +10,7 @@
 
 #include "daemon/api/customer_json.h"
 #include "daemon/api/message_request.h"
+#include "daemon/common/version.h"
 
 namespace omnigate::api {
 namespace http = boost::beast::http;
@@ -128,8 +129,7 @@ void writeCanonical(const json::value& value, std::string& out) {
     const auto& object = value.as_object();
     std::vector<const json::key_value_pair*> members;
     for (const auto& member : object) members.push_back(&member);
-    std::sort(members.begin(), members.end(),
-              [](auto* a, auto* b) { return a->key() < b->key(); });
+    std::sort(members.begin(), members.end(), [](auto* a, auto* b) { return a->key() < b->key(); });
     out += '{';
     for (std::size_t i = 0; i < members.size(); ++i) {
       if (i) out += ',';
@@ -160,6 +160,32 @@ bool validIdempotencyKey(std::string_view key) {
   return true;
 }
 
+// The route a request asked for with its ids replaced by placeholders, so the requests counter
+// of GET /metrics has a small, fixed set of label values.
+std::string routeTemplate(std::string_view path) {
+  auto starts = [path](std::string_view prefix) { return path.rfind(prefix, 0) == 0; };
+  auto ends = [path](std::string_view suffix) {
+    return path.size() >= suffix.size() &&
+           path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/v1/messages" ||
+      path == "/v1/stats") {
+    return std::string(path);
+  }
+  if (starts("/v1/callbacks/")) return "/v1/callbacks/{provider}";
+  if (starts("/v1/messages/")) {
+    return ends("/retry") ? "/v1/messages/{id}/retry" : "/v1/messages/{id}";
+  }
+  if (starts("/v1/customers/")) {
+    for (std::string_view sub : {"/merge", "/events", "/messages"}) {
+      if (ends(sub)) return "/v1/customers/{id}" + std::string(sub);
+    }
+    return "/v1/customers/{id}";
+  }
+  if (starts("/v1/templates/") && ends("/render")) return "/v1/templates/{id}/render";
+  return "other";
+}
+
 }  // namespace
 
 std::optional<std::string> authenticate(std::string_view header,
@@ -178,17 +204,24 @@ std::optional<std::string> authenticate(std::string_view header,
   return match;
 }
 
-ApiHandlers::ApiHandlers(const config::Config& config, const templates::TemplateSet& templates,
-                         store::Store& store, dispatch::Dispatcher& dispatcher,
-                         Admission& admission, const Clock& clock, UlidGenerator& ids)
-    : config_(config),
+ApiHandlers::ApiHandlers(std::shared_ptr<const config::Config> config,
+                         const templates::TemplateSet& templates, store::Store& store,
+                         dispatch::Dispatcher& dispatcher, Admission& admission, const Clock& clock,
+                         UlidGenerator& ids)
+    : config_(std::move(config)),
       templates_(templates),
       store_(store),
       dispatcher_(dispatcher),
       admission_(admission),
       clock_(clock),
       ids_(ids) {
-  for (const auto& [channel, settings] : config.channels) configured_channels_.push_back(channel);
+  reconfigure(config_);
+}
+
+void ApiHandlers::reconfigure(std::shared_ptr<const config::Config> config) {
+  config_ = std::move(config);
+  configured_channels_.clear();
+  for (const auto& [channel, settings] : config_->channels) configured_channels_.push_back(channel);
 }
 
 void ApiHandlers::handle(Request&& request, Respond respond) {
@@ -196,6 +229,12 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
   if (!url) return respond(errorResponse(400, "bad_request", "the request target is malformed"));
   const std::string path(url->encoded_path());
   const auto method = request.method();
+  Respond counted = [this, route = routeTemplate(path), verb = std::string(http::to_string(method)),
+                     respond = std::move(respond)](Response res) {
+    ++http_requests_[{route, verb, res.result_int()}];
+    respond(std::move(res));
+  };
+  respond = std::move(counted);
 
   if (path == "/healthz" || path == "/readyz") {
     if (method != http::verb::get) {
@@ -214,7 +253,7 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
     if (method != http::verb::get) {
       return respond(errorResponse(405, "method_not_allowed", "use GET"));
     }
-    return respond(metricsResponse());
+    return metrics(std::move(respond));
   }
   if (path.rfind("/v1/", 0) != 0) {
     return respond(errorResponse(404, "not_found", "no such endpoint: " + path));
@@ -229,7 +268,7 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
     if (draining_) return respond(unavailable("shutting_down", "omnigated is shutting down", 2));
     return receiveCallback(request, path.substr(kCallbacks.size()), std::move(respond));
   }
-  auto token_name = authenticate(request[http::field::authorization], config_.tokens);
+  auto token_name = authenticate(request[http::field::authorization], config_->tokens);
   if (!token_name) {
     auto res = errorResponse(401, "unauthorized", "a valid bearer token is required");
     res.set(http::field::www_authenticate, "Bearer");
@@ -237,6 +276,12 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
   }
   if (draining_) return respond(unavailable("shutting_down", "omnigated is shutting down", 2));
 
+  if (path == "/v1/stats") {
+    if (method != http::verb::get) {
+      return respond(errorResponse(405, "method_not_allowed", "use GET"));
+    }
+    return stats(std::move(respond));
+  }
   constexpr std::string_view kMessages = "/v1/messages";
   if (path == kMessages) {
     if (method != http::verb::post) {
@@ -250,6 +295,16 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
   }
   if (path.rfind(std::string(kMessages) + "/", 0) == 0) {
     std::string id = path.substr(kMessages.size() + 1);
+    constexpr std::string_view kRetry = "/retry";
+    if (id.size() > kRetry.size() &&
+        id.compare(id.size() - kRetry.size(), kRetry.size(), kRetry) == 0) {
+      id.resize(id.size() - kRetry.size());
+      if (!isUlid(id)) return respond(errorResponse(404, "not_found", "no message " + id));
+      if (method != http::verb::post) {
+        return respond(errorResponse(405, "method_not_allowed", "use POST"));
+      }
+      return retryMessage(id, std::move(respond));
+    }
     if (!isUlid(id)) return respond(errorResponse(404, "not_found", "no message " + id));
     if (method == http::verb::get) return getMessage(id, std::move(respond));
     if (method == http::verb::delete_) return cancelMessage(id, std::move(respond));
@@ -292,8 +347,8 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
     if (method != http::verb::post) {
       return respond(errorResponse(405, "method_not_allowed", "use POST"));
     }
-    std::string id = path.substr(kTemplates.size(),
-                                 path.size() - kTemplates.size() - kRender.size());
+    std::string id =
+        path.substr(kTemplates.size(), path.size() - kTemplates.size() - kRender.size());
     return renderTemplate(request, id, std::move(respond));
   }
   return respond(errorResponse(404, "not_found", "no such endpoint: " + path));
@@ -351,7 +406,8 @@ bool mergeInlineContacts(policy::Contacts& profile, const dispatch::Contacts& to
 
 json::array traceToJson(const std::vector<policy::TraceStep>& trace) {
   json::array out;
-  for (const auto& step : trace) out.push_back(json::object{{"step", step.step}, {"result", step.result}});
+  for (const auto& step : trace)
+    out.push_back(json::object{{"step", step.step}, {"result", step.result}});
   return out;
 }
 
@@ -372,10 +428,10 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
                               Respond respond) {
   if (auto refused = refuseNonJson(request)) return respond(std::move(*refused));
   json::value parsed;
-  auto send = parseSendRequest(request.body(), &parsed, config_.phone_region);
+  auto send = parseSendRequest(request.body(), &parsed, config_->phone_region);
   if (!send) {
-    return respond(errorResponse(send.error().code == "invalid_json" ? 400 : 422,
-                                 send.error().code, send.error().message));
+    return respond(errorResponse(send.error().code == "invalid_json" ? 400 : 422, send.error().code,
+                                 send.error().message));
   }
   std::string idempotency_key(request["Idempotency-Key"]);
   if (request.find("Idempotency-Key") != request.end() && !validIdempotencyKey(idempotency_key)) {
@@ -417,11 +473,11 @@ void ApiHandlers::postMessage(const Request& request, const std::string& token_n
 void ApiHandlers::admitAnonymous(const std::shared_ptr<Intake>& intake) {
   const SendRequest& send = intake->send;
   std::string plan_trace;
-  auto plan = planChannels(send, intake->content, config_.default_channels, configured_channels_,
+  auto plan = planChannels(send, intake->content, config_->default_channels, configured_channels_,
                            &plan_trace);
   if (plan.empty()) {
-    return intake->respond(errorResponse(422, "no_channel",
-                                         "no channel can carry this message: " + plan_trace));
+    return intake->respond(
+        errorResponse(422, "no_channel", "no channel can carry this message: " + plan_trace));
   }
   const SysTime now = clock_.now();
   store::NewMessage message = newMessage(*intake, now);
@@ -442,7 +498,7 @@ void ApiHandlers::admitAnonymous(const std::shared_ptr<Intake>& intake) {
 void ApiHandlers::admitForCustomer(const std::string& customer_id,
                                    const std::shared_ptr<Intake>& intake) {
   admission_.withCustomer(customer_id, [this, intake](Result<CustomerSlot*> loaded,
-                                                       std::function<void()> done) {
+                                                      std::function<void()> done) {
     if (!loaded) {
       intake->respond(storeFailure(loaded.error()));
       return done();
@@ -568,11 +624,19 @@ void ApiHandlers::submitMessage(const std::shared_ptr<Intake>& intake, store::Ne
     if (result->outcome == store::SubmitOutcome::Conflict) {
       intake->respond(errorResponse(409, "idempotency_conflict",
                                     "this Idempotency-Key was used for a different request "
-                                    "(message " + m.id + ")"));
+                                    "(message " +
+                                        m.id + ")"));
       return committed(false);
     }
     const bool created = result->outcome == store::SubmitOutcome::Created;
-    if (created) ++admitted_[store::toString(m.status)];
+    if (created) {
+      ++admitted_[store::toString(m.status)];
+      if (m.status == store::MessageStatus::Suppressed) {
+        ++suppressed_by_reason_[m.reason.empty() ? "unknown" : m.reason];
+      } else {
+        ++accepted_by_channel_[m.channel()];
+      }
+    }
     if (result->outcome == store::SubmitOutcome::Replayed) ++replayed_;
     if (created && m.next_attempt_at) {
       dispatcher_.onPending({*m.next_attempt_at, m.id, m.channel()});
@@ -602,9 +666,9 @@ void ApiHandlers::receiveCallback(const Request& request, const std::string& pro
   }
   channels::InboundRequest inbound;
   inbound.method = std::string(request.method_string());
-  const std::string base = config_.server.public_url.empty()
+  const std::string base = config_->server.public_url.empty()
                                ? "http://" + std::string(request[http::field::host])
-                               : config_.server.public_url;
+                               : config_->server.public_url;
   inbound.url = base + std::string(request.target());
   for (const auto& field : request) {
     inbound.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
@@ -642,14 +706,15 @@ void ApiHandlers::receiveCallback(const Request& request, const std::string& pro
     receipt.provider = provider_name;
     receipt.provider_message_id = update.provider_message_id;
     receipt.message_id = update.message_id;
-    receipt.status = update.status == channels::ReceiptStatus::Delivered ? store::MessageStatus::Delivered
-                     : update.status == channels::ReceiptStatus::Read    ? store::MessageStatus::Read
-                                                                         : store::MessageStatus::Failed;
+    receipt.status =
+        update.status == channels::ReceiptStatus::Delivered ? store::MessageStatus::Delivered
+        : update.status == channels::ReceiptStatus::Read    ? store::MessageStatus::Read
+                                                            : store::MessageStatus::Failed;
     receipt.code = update.code;
     receipt.detail = update.detail;
     receipt.received_at = now;
-    store_.applyReceipt(receipt, [this, tally, finish, provider_name, receipt](
-                                     Result<store::ReceiptResult> applied) {
+    store_.applyReceipt(receipt, [this, tally, finish, provider_name,
+                                  receipt](Result<store::ReceiptResult> applied) {
       if (!applied) {
         tally->error = applied.error();
       } else {
@@ -662,10 +727,10 @@ void ApiHandlers::receiveCallback(const Request& request, const std::string& pro
           result["status"] = store::toString(applied->status);
         }
         tally->results.push_back(std::move(result));
-        spdlog::info("receipt from {} for {}: {} ({})", provider_name,
-                     applied->message_id.empty() ? receipt.provider_message_id
-                                                 : applied->message_id,
-                     store::toString(receipt.status), outcome);
+        spdlog::info(
+            "receipt from {} for {}: {} ({})", provider_name,
+            applied->message_id.empty() ? receipt.provider_message_id : applied->message_id,
+            store::toString(receipt.status), outcome);
         if (applied->requeued) dispatcher_.onPending(*applied->requeued);
       }
       if (--tally->pending == 0) finish(*tally);
@@ -673,8 +738,7 @@ void ApiHandlers::receiveCallback(const Request& request, const std::string& pro
   }
 }
 
-void ApiHandlers::renderTemplate(const Request& request, const std::string& id,
-                                 Respond respond) {
+void ApiHandlers::renderTemplate(const Request& request, const std::string& id, Respond respond) {
   if (!templates_.has(id)) {
     return respond(errorResponse(404, "unknown_template", "template '" + id + "' does not exist"));
   }
@@ -682,8 +746,8 @@ void ApiHandlers::renderTemplate(const Request& request, const std::string& id,
     if (auto refused = refuseNonJson(request)) return respond(std::move(*refused));
   }
   boost::system::error_code ec;
-  json::value body = request.body().empty() ? json::value(json::object())
-                                            : json::parse(request.body(), ec);
+  json::value body =
+      request.body().empty() ? json::value(json::object()) : json::parse(request.body(), ec);
   if (ec) {
     return respond(
         errorResponse(400, "invalid_json", "the body is not valid JSON: " + ec.message()));
@@ -774,7 +838,7 @@ bool customerExists(const CustomerSlot& slot) {
 
 void ApiHandlers::putCustomer(const Request& request, const std::string& id, Respond respond) {
   if (auto refused = refuseNonJson(request)) return respond(std::move(*refused));
-  auto parsed = parseCustomerProfile(id, request.body(), config_.phone_region);
+  auto parsed = parseCustomerProfile(id, request.body(), config_->phone_region);
   if (!parsed) {
     return respond(errorResponse(parsed.error().code == "invalid_json" ? 400 : 422,
                                  parsed.error().code, parsed.error().message));
@@ -804,8 +868,8 @@ void ApiHandlers::putCustomer(const Request& request, const std::string& id, Res
     }
     store::CustomerWrite write{customer.id, profileToStorage(*profile),
                                contactKeys(profile->contacts), clock_.now()};
-    store_.putCustomer(std::move(write), [&customer, profile, respond, done](
-                                             Result<store::CustomerWriteResult> written) {
+    store_.putCustomer(std::move(write), [&customer, profile, respond,
+                                          done](Result<store::CustomerWriteResult> written) {
       if (!written) {
         respond(storeFailure(written.error()));
       } else if (written->outcome == store::CustomerWriteOutcome::ContactTaken) {
@@ -825,8 +889,8 @@ void ApiHandlers::putCustomer(const Request& request, const std::string& id, Res
 }
 
 void ApiHandlers::getCustomer(const std::string& id, Respond respond) {
-  admission_.withCustomer(id, [this, id, respond = std::move(respond)](
-                                  Result<CustomerSlot*> loaded, std::function<void()> done) {
+  admission_.withCustomer(id, [this, id, respond = std::move(respond)](Result<CustomerSlot*> loaded,
+                                                                       std::function<void()> done) {
     if (!loaded) {
       respond(storeFailure(loaded.error()));
       return done();
@@ -842,28 +906,28 @@ void ApiHandlers::getCustomer(const std::string& id, Respond respond) {
 }
 
 void ApiHandlers::deleteCustomer(const std::string& id, Respond respond) {
-  admission_.withCustomer(id, [this, id, respond = std::move(respond)](
-                                  Result<CustomerSlot*> loaded, std::function<void()> done) {
+  admission_.withCustomer(id, [this, id, respond = std::move(respond)](Result<CustomerSlot*> loaded,
+                                                                       std::function<void()> done) {
     if (!loaded) {
       respond(storeFailure(loaded.error()));
       return done();
     }
     CustomerSlot& customer = **loaded;
-    store_.eraseCustomer(customer.id, clock_.now(), [this, id, &customer, respond, done](
-                                                        Result<bool> erased) {
-      if (!erased) {
-        respond(storeFailure(erased.error()));
-      } else if (!*erased) {
-        respond(errorResponse(404, "not_found", "no customer " + id));
-      } else {
-        customer.profile = policy::CustomerProfile{};
-        customer.profile.id = customer.id;
-        customer.has_profile = false;
-        respond(jsonResponse(200, json::object{{"id", customer.id}, {"erased", true}}));
-      }
-      done();
-      admission_.forget(customer.id);
-    });
+    store_.eraseCustomer(
+        customer.id, clock_.now(), [this, id, &customer, respond, done](Result<bool> erased) {
+          if (!erased) {
+            respond(storeFailure(erased.error()));
+          } else if (!*erased) {
+            respond(errorResponse(404, "not_found", "no customer " + id));
+          } else {
+            customer.profile = policy::CustomerProfile{};
+            customer.profile.id = customer.id;
+            customer.has_profile = false;
+            respond(jsonResponse(200, json::object{{"id", customer.id}, {"erased", true}}));
+          }
+          done();
+          admission_.forget(customer.id);
+        });
   });
 }
 
@@ -875,12 +939,14 @@ void ApiHandlers::mergeCustomer(const Request& request, const std::string& id, R
   const auto* object = body.if_object();
   const auto* from = object ? object->if_contains("from") : nullptr;
   if (!from || !from->is_string() || from->as_string().empty() || object->size() != 1) {
-    return respond(errorResponse(422, "invalid_request",
-                                 "the body must be {\"from\": \"<id of the customer to fold in>\"}"));
+    return respond(
+        errorResponse(422, "invalid_request",
+                      "the body must be {\"from\": \"<id of the customer to fold in>\"}"));
   }
   const std::string other(from->as_string());
   if (other == id) {
-    return respond(errorResponse(422, "invalid_request", "a customer cannot be merged into itself"));
+    return respond(
+        errorResponse(422, "invalid_request", "a customer cannot be merged into itself"));
   }
   // Both customers' queues are held, always in id order, so two opposite merges cannot wait on
   // each other.
@@ -903,8 +969,8 @@ void ApiHandlers::mergeCustomer(const Request& request, const std::string& id, R
       CustomerSlot& survivor = (*a)->id == id || (*b)->id == other ? **a : **b;
       CustomerSlot& merged = &survivor == *a ? **b : **a;
       if (survivor.id == merged.id) {
-        respond(jsonResponse(200, json::object{{"id", survivor.id}, {"merged", other},
-                                               {"already", true}}));
+        respond(jsonResponse(
+            200, json::object{{"id", survivor.id}, {"merged", other}, {"already", true}}));
         return finish();
       }
       if (!customerExists(merged)) {
@@ -916,9 +982,12 @@ void ApiHandlers::mergeCustomer(const Request& request, const std::string& id, R
       profile->id = survivor.id;
       auto state = std::make_shared<policy::CustomerState>(
           policy::mergeStates(survivor.state, merged.state));
-      store::CustomerMerge merge{survivor.id,          merged.id,
-                                 profileToStorage(*profile), stateToStorage(*state),
-                                 contactKeys(profile->contacts), clock_.now()};
+      store::CustomerMerge merge{survivor.id,
+                                 merged.id,
+                                 profileToStorage(*profile),
+                                 stateToStorage(*state),
+                                 contactKeys(profile->contacts),
+                                 clock_.now()};
       const std::string merged_id = merged.id;
       store_.mergeCustomers(std::move(merge), [this, &survivor, merged_id, profile, state,
                                                shared_respond, finish](Result<Ok> done) {
@@ -929,10 +998,10 @@ void ApiHandlers::mergeCustomer(const Request& request, const std::string& id, R
         survivor.profile = std::move(*profile);
         survivor.state = std::move(*state);
         survivor.has_profile = true;
-        (*shared_respond)(jsonResponse(
-            200, json::object{{"id", survivor.id},
-                              {"merged", merged_id},
-                              {"customer", customerProfileToJson(survivor.profile)}}));
+        (*shared_respond)(
+            jsonResponse(200, json::object{{"id", survivor.id},
+                                           {"merged", merged_id},
+                                           {"customer", customerProfileToJson(survivor.profile)}}));
         finish();
         admission_.forget(merged_id);
       });
@@ -974,80 +1043,183 @@ void ApiHandlers::customerEvent(const Request& request, const std::string& id, R
     }
   }
   if (event.name.empty()) return invalid("name is required");
-  for (const auto& [name, category] : config_.categories) {
+  for (const auto& [name, category] : config_->categories) {
     if (std::find(category.stop_on.begin(), category.stop_on.end(), event.name) !=
         category.stop_on.end()) {
       event.categories.push_back(name);
     }
   }
-  store_.applyCustomerEvent(std::move(event), [respond = std::move(respond)](
-                                                  Result<std::vector<std::string>> cancelled) {
-    if (!cancelled) return respond(storeFailure(cancelled.error()));
-    json::array ids;
-    for (const auto& id : *cancelled) ids.emplace_back(id);
-    respond(jsonResponse(200, json::object{{"cancelled", std::move(ids)}}));
-  });
+  store_.applyCustomerEvent(
+      std::move(event), [respond = std::move(respond)](Result<std::vector<std::string>> cancelled) {
+        if (!cancelled) return respond(storeFailure(cancelled.error()));
+        json::array ids;
+        for (const auto& id : *cancelled) ids.emplace_back(id);
+        respond(jsonResponse(200, json::object{{"cancelled", std::move(ids)}}));
+      });
 }
 
 void ApiHandlers::customerMessages(const std::string& id, Respond respond) {
-  store_.customerMessages(id, 200, [respond = std::move(respond)](
-                                       Result<std::vector<store::MessageRecord>> messages) {
-    if (!messages) return respond(storeFailure(messages.error()));
-    json::array out;
-    for (const auto& m : *messages) out.push_back(messageToJson(m));
-    respond(jsonResponse(200, json::object{{"messages", std::move(out)}}));
-  });
+  store_.customerMessages(
+      id, 200, [respond = std::move(respond)](Result<std::vector<store::MessageRecord>> messages) {
+        if (!messages) return respond(storeFailure(messages.error()));
+        json::array out;
+        for (const auto& m : *messages) out.push_back(messageToJson(m));
+        respond(jsonResponse(200, json::object{{"messages", std::move(out)}}));
+      });
 }
 
-Response ApiHandlers::metricsResponse() const {
-  std::string out =
-      "# HELP omnigate_messages_admitted_total Messages stored by POST /v1/messages, by status "
-      "at admission.\n# TYPE omnigate_messages_admitted_total counter\n";
+void ApiHandlers::metrics(Respond respond) {
+  auto counter = [](std::string& out, const char* name, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+  };
+  std::string out;
+  counter(out, "omnigate_messages_admitted_total",
+          "Messages stored by POST /v1/messages, by status at admission.");
   for (const char* status : {"queued", "scheduled", "suppressed"}) {
     auto it = admitted_.find(status);
     out += std::string("omnigate_messages_admitted_total{status=\"") + status + "\"} " +
            std::to_string(it == admitted_.end() ? 0 : it->second) + "\n";
   }
-  out +=
-      "# HELP omnigate_idempotent_replays_total Requests answered from an earlier message with "
-      "the same Idempotency-Key.\n# TYPE omnigate_idempotent_replays_total counter\n"
-      "omnigate_idempotent_replays_total " +
-      std::to_string(replayed_) + "\n";
-  if (metrics_) out += metrics_();
-  Response res{http::status::ok, 11};
-  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-  res.body() = std::move(out);
-  res.prepare_payload();
-  return res;
+  counter(out, "omnigate_messages_accepted_total",
+          "Messages admitted for delivery, by the first channel of their plan.");
+  for (const auto& [channel, count] : accepted_by_channel_) {
+    out += "omnigate_messages_accepted_total{channel=\"" + channel + "\"} " +
+           std::to_string(count) + "\n";
+  }
+  counter(out, "omnigate_messages_suppressed_total",
+          "Messages suppressed at admission, by reason.");
+  for (const auto& [reason, count] : suppressed_by_reason_) {
+    out += "omnigate_messages_suppressed_total{reason=\"" + reason + "\"} " +
+           std::to_string(count) + "\n";
+  }
+  counter(out, "omnigate_idempotent_replays_total",
+          "Requests answered from an earlier message with the same Idempotency-Key.");
+  out += "omnigate_idempotent_replays_total " + std::to_string(replayed_) + "\n";
+  counter(out, "omnigate_messages_retried_total",
+          "Failed or expired messages queued again by POST /v1/messages/{id}/retry.");
+  out += "omnigate_messages_retried_total " + std::to_string(retried_) + "\n";
+  counter(out, "omnigate_http_requests_total",
+          "API answers by route template, method and status code.");
+  for (const auto& [key, count] : http_requests_) {
+    const auto& [route, verb, code] = key;
+    out += "omnigate_http_requests_total{route=\"" + route + "\",method=\"" + verb + "\",code=\"" +
+           std::to_string(code) + "\"} " + std::to_string(count) + "\n";
+  }
+  auto reply = [respond = std::move(respond)](std::string body) {
+    Response res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = std::move(body);
+    res.prepare_payload();
+    respond(std::move(res));
+  };
+  if (!metrics_) return reply(std::move(out));
+  metrics_([out = std::move(out), reply = std::move(reply)](std::string more) mutable {
+    reply(std::move(out) + more);
+  });
+}
+
+void ApiHandlers::stats(Respond respond) {
+  store_.queueSnapshot([this, respond = std::move(respond)](Result<store::QueueSnapshot> queue) {
+    if (!queue) return respond(storeFailure(queue.error()));
+    json::object counts;
+    for (auto status :
+         {store::MessageStatus::Queued, store::MessageStatus::Sending, store::MessageStatus::Sent,
+          store::MessageStatus::Delivered, store::MessageStatus::Read, store::MessageStatus::Failed,
+          store::MessageStatus::Expired, store::MessageStatus::Cancelled,
+          store::MessageStatus::Suppressed, store::MessageStatus::Scheduled}) {
+      counts[store::toString(status)] = queue->by_status[static_cast<int>(status)];
+    }
+    const auto now = clock_.now();
+    json::value oldest = nullptr;  // null: no pending message is due yet
+    if (queue->oldest_due && *queue->oldest_due <= now) {
+      oldest = std::chrono::duration<double>(now - *queue->oldest_due).count();
+    }
+    json::object providers;
+    const auto steady = std::chrono::steady_clock::now();
+    for (const auto& [name, p] : dispatcher_.providers()) {
+      providers[name] = json::object{{"attempts", p->attempts},
+                                     {"accepted", p->accepted},
+                                     {"in_flight", p->in_flight},
+                                     {"paused", p->paused_until > steady}};
+    }
+    json::object admitted;
+    for (const char* status : {"queued", "scheduled", "suppressed"}) {
+      auto it = admitted_.find(status);
+      admitted[status] = it == admitted_.end() ? 0 : it->second;
+    }
+    const auto store_stats = store_.stats();
+    json::object body{{"version", kVersion},
+                      {"uptime_seconds",
+                       std::chrono::duration_cast<std::chrono::seconds>(steady - started_).count()},
+                      {"queue", std::move(counts)},
+                      {"oldest_due_age_seconds", std::move(oldest)},
+                      {"providers", std::move(providers)},
+                      {"admission", json::object{{"admitted", std::move(admitted)},
+                                                 {"idempotent_replays", replayed_},
+                                                 {"retried", retried_},
+                                                 {"customers_cached", admission_.cached()}}},
+                      {"store", json::object{{"wal_bytes", store_stats.wal_bytes},
+                                             {"commits", store_stats.commits}}}};
+    respond(jsonResponse(200, body));
+  });
+}
+
+void ApiHandlers::retryMessage(const std::string& id, Respond respond) {
+  store_.retry(
+      id, clock_.now(),
+      [this, id, respond = std::move(respond)](Result<store::RetryResult> result) {
+        if (!result) return respond(storeFailure(result.error()));
+        switch (result->outcome) {
+          case store::RetryOutcome::NotFound:
+            return respond(errorResponse(404, "not_found", "no message " + id));
+          case store::RetryOutcome::NotRetryable:
+            return respond(errorResponse(409, "not_retryable",
+                                         std::string("only a failed or expired message can be "
+                                                     "retried; this one is ") +
+                                             store::toString(result->message.status)));
+          case store::RetryOutcome::Requeued:
+            break;
+        }
+        ++retried_;
+        spdlog::info("message {} queued again by the caller (was failed or expired)", id);
+        // Answer as GET does, attempts and receipts included. The read is queued before the
+        // dispatcher can queue its claim, so the answer shows the message `queued`.
+        store_.get(id, [id, respond](Result<std::optional<store::MessageRecord>> loaded) {
+          if (!loaded) return respond(storeFailure(loaded.error()));
+          if (!loaded.value()) return respond(errorResponse(404, "not_found", "no message " + id));
+          respond(jsonResponse(200, messageToJson(**loaded)));
+        });
+        if (result->job) dispatcher_.onPending(*result->job);
+      });
 }
 
 void ApiHandlers::getMessage(const std::string& id, Respond respond) {
-  store_.get(id, [id, respond = std::move(respond)](
-                     Result<std::optional<store::MessageRecord>> result) {
-    if (!result) return respond(storeFailure(result.error()));
-    if (!result.value()) return respond(errorResponse(404, "not_found", "no message " + id));
-    respond(jsonResponse(200, messageToJson(**result)));
-  });
+  store_.get(
+      id, [id, respond = std::move(respond)](Result<std::optional<store::MessageRecord>> result) {
+        if (!result) return respond(storeFailure(result.error()));
+        if (!result.value()) return respond(errorResponse(404, "not_found", "no message " + id));
+        respond(jsonResponse(200, messageToJson(**result)));
+      });
 }
 
 void ApiHandlers::cancelMessage(const std::string& id, Respond respond) {
-  store_.cancel(id, clock_.now(), [id, respond = std::move(respond)](
-                                      Result<store::CancelResult> result) {
-    if (!result) return respond(storeFailure(result.error()));
-    switch (result->outcome) {
-      case store::CancelOutcome::Cancelled:
-        return respond(jsonResponse(200, json::object{{"id", id}, {"status", "cancelled"}}));
-      case store::CancelOutcome::NotFound:
-        return respond(errorResponse(404, "not_found", "no message " + id));
-      case store::CancelOutcome::AlreadyFinal:
-        return respond(errorResponse(409, "already_final",
-                                     std::string("the message is already ") +
-                                         store::toString(result->status)));
-      case store::CancelOutcome::InFlight:
-        return respond(errorResponse(409, "in_flight",
-                                     "the message is being handed to a provider right now"));
-    }
-  });
+  store_.cancel(
+      id, clock_.now(), [id, respond = std::move(respond)](Result<store::CancelResult> result) {
+        if (!result) return respond(storeFailure(result.error()));
+        switch (result->outcome) {
+          case store::CancelOutcome::Cancelled:
+            return respond(jsonResponse(200, json::object{{"id", id}, {"status", "cancelled"}}));
+          case store::CancelOutcome::NotFound:
+            return respond(errorResponse(404, "not_found", "no message " + id));
+          case store::CancelOutcome::AlreadyFinal:
+            return respond(errorResponse(
+                409, "already_final",
+                std::string("the message is already ") + store::toString(result->status)));
+          case store::CancelOutcome::InFlight:
+            return respond(errorResponse(409, "in_flight",
+                                         "the message is being handed to a provider right now"));
+        }
+      });
 }
 
 }  // namespace omnigate::api

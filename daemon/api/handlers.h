@@ -4,7 +4,11 @@
 // outcome to exactly one HTTP answer.
 
 #include <array>
+#include <chrono>
+#include <map>
+#include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "daemon/api/admission.h"
@@ -27,15 +31,20 @@ std::optional<std::string> authenticate(std::string_view authorization_header,
 class ApiHandlers {
  public:
   // `templates` is read at every request, so the owner may swap in a reloaded set.
-  ApiHandlers(const config::Config& config, const templates::TemplateSet& templates,
+  ApiHandlers(std::shared_ptr<const config::Config> config, const templates::TemplateSet& templates,
               store::Store& store, dispatch::Dispatcher& dispatcher, Admission& admission,
               const Clock& clock, UlidGenerator& ids);
 
   void handle(Request&& request, Respond respond);
   void setReady(bool ready) { ready_ = ready; }
-  // The body of GET /metrics beyond the API's own counters (Prometheus text format).
-  void setMetricsSource(std::function<std::string()> source) { metrics_ = std::move(source); }
+  // The body of GET /metrics beyond the API's own counters (Prometheus text format), handed to
+  // the callback once ready (the store's counts come from its thread).
+  using MetricsSource = std::function<void(std::function<void(std::string)>)>;
+  void setMetricsSource(MetricsSource source) { metrics_ = std::move(source); }
   void setDraining(bool draining) { draining_ = draining; }
+  // A reloaded configuration: every request that starts after this call sees it whole (all of
+  // a request's synchronous decisions read one config; nothing keeps a reference across awaits).
+  void reconfigure(std::shared_ptr<const config::Config> config);
 
  private:
   struct Intake;
@@ -55,12 +64,14 @@ class ApiHandlers {
   void customerEvent(const Request& request, const std::string& id, Respond respond);
   void customerMessages(const std::string& id, Respond respond);
   void getMessage(const std::string& id, Respond respond);
-  Response metricsResponse() const;
+  void metrics(Respond respond);
+  void stats(Respond respond);
+  void retryMessage(const std::string& id, Respond respond);
   void renderTemplate(const Request& request, const std::string& id, Respond respond);
   void receiveCallback(const Request& request, const std::string& provider, Respond respond);
   void cancelMessage(const std::string& id, Respond respond);
 
-  const config::Config& config_;
+  std::shared_ptr<const config::Config> config_;
   const templates::TemplateSet& templates_;
   store::Store& store_;
   dispatch::Dispatcher& dispatcher_;
@@ -68,9 +79,15 @@ class ApiHandlers {
   const Clock& clock_;
   UlidGenerator& ids_;
   std::vector<std::string> configured_channels_;
-  std::function<std::string()> metrics_;
-  std::map<std::string, std::uint64_t> admitted_;  // messages stored, by initial status
-  std::uint64_t replayed_ = 0;                      // idempotent replays answered
+  MetricsSource metrics_;
+  std::map<std::string, std::uint64_t> admitted_;             // messages stored, by initial status
+  std::uint64_t replayed_ = 0;                                // idempotent replays answered
+  std::map<std::string, std::uint64_t> accepted_by_channel_;  // queued or scheduled
+  std::map<std::string, std::uint64_t> suppressed_by_reason_;
+  std::uint64_t retried_ = 0;  // POST /v1/messages/{id}/retry that requeued a message
+  // Answers by (route template, method, status code).
+  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> http_requests_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   bool ready_ = false;
   bool draining_ = false;
 };

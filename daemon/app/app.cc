@@ -11,6 +11,7 @@
 #include "daemon/api/admission.h"
 #include "daemon/api/handlers.h"
 #include "daemon/api/http_server.h"
+#include "daemon/app/metrics.h"
 #include "daemon/common/ulid.h"
 #include "daemon/dispatch/dispatcher.h"
 #include "daemon/store/sqlite_store.h"
@@ -34,6 +35,7 @@ Result<std::map<std::string, std::unique_ptr<dispatch::ProviderState>>> makeProv
     }
     auto state = std::make_unique<dispatch::ProviderState>();
     state->name = name;
+    state->settings = settings;
     state->provider = std::move(provider.value());
     state->max_concurrency = settings.max_concurrency;
     state->rate = settings.rate;
@@ -41,6 +43,50 @@ Result<std::map<std::string, std::unique_ptr<dispatch::ProviderState>>> makeProv
     providers.emplace(name, std::move(state));
   }
   return providers;
+}
+
+// A no-op outside systemd (no NOTIFY_SOCKET).
+void notify(const std::string& state) {
+  spdlog::debug("sd_notify: {}", state);
+  sd_notify(0, state.c_str());
+}
+
+std::string monotonicUsec() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return std::to_string(static_cast<std::uint64_t>(now.tv_sec) * 1'000'000 +
+                        static_cast<std::uint64_t>(now.tv_nsec) / 1000);
+}
+
+// Settings that are fixed for the life of the process; a reload that changes them keeps the
+// running values (logged) and takes everything else.
+void keepFixedSettings(const config::Config& running, config::Config& fresh) {
+  auto keep = [](const char* what, bool changed) {
+    if (changed)
+      spdlog::warn("reload: {} changed; the new value takes effect after a restart", what);
+  };
+  const auto& a = running.server;
+  const auto& b = fresh.server;
+  keep("[server] listen/unix_socket/limits",
+       a.listen_host != b.listen_host || a.listen_port != b.listen_port ||
+           a.listen_tcp != b.listen_tcp || a.unix_socket != b.unix_socket ||
+           a.max_body_bytes != b.max_body_bytes || a.max_header_bytes != b.max_header_bytes ||
+           a.read_timeout != b.read_timeout || a.idle_timeout != b.idle_timeout ||
+           a.max_connections != b.max_connections);
+  keep("[store]",
+       running.store.path != fresh.store.path || running.store.max_batch != fresh.store.max_batch);
+  keep("[dispatch] window", running.dispatch.window != fresh.dispatch.window);
+  keep("[tls] ca_file", running.tls.ca_file != fresh.tls.ca_file);
+  keep("[plugins] load", running.plugins != fresh.plugins);
+  keep("[log] target", running.log.target != fresh.log.target);
+  const std::string public_url = fresh.server.public_url;
+  fresh.server = running.server;
+  fresh.server.public_url = public_url;
+  fresh.store = running.store;
+  fresh.dispatch = running.dispatch;
+  fresh.tls = running.tls;
+  fresh.plugins = running.plugins;
+  fresh.log.target = running.log.target;
 }
 
 }  // namespace
@@ -69,13 +115,20 @@ Result<templates::TemplateSet> loadTemplates(const config::Config& config) {
   return set;
 }
 
-int runDaemon(const config::Config& config, const channels::ProviderRegistry& registry) {
+int runDaemon(config::Config initial, const channels::ProviderRegistry& registry,
+              ConfigReader reread) {
+  // What every component reads from now on; a reload replaces the pointer (see reload below).
+  std::shared_ptr<const config::Config> current =
+      std::make_shared<const config::Config>(std::move(initial));
+  const std::shared_ptr<const config::Config> startup = current;
+  const config::Config& config = *startup;  // the settings fixed at start
   asio::io_context io(1);
   SystemClock clock;
   SystemRandom random;
   UlidGenerator ids(clock, random);
 
   store::RecoveryReport recovery;
+  notify("STATUS=opening the store and recovering");
   auto store = store::SqliteStore::open(
       {config.store.path, config.store.max_batch, clock.now()},
       [&io](std::function<void()> completion) { asio::post(io, std::move(completion)); },
@@ -114,70 +167,16 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
                                                   const std::string& recipient) {
     admission.markContactDead(customer_id, channel, recipient, clock.now());
   });
-  dispatcher.onAttempt([&admission](const std::string& customer_id, const std::string& channel,
-                                    bool accepted) {
-    admission.recordAttempt(customer_id, channel, accepted);
-  });
-  api::ApiHandlers handlers(config, templates, **store, dispatcher, admission, clock, ids);
-  handlers.setMetricsSource([&dispatcher, &admission, &store] {
-    std::string out;
-    auto metric = [&out](const char* name, const char* type, const char* help) {
-      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-    };
-    const auto& stats = dispatcher.stats();
-    metric("omnigate_dispatch_outcomes_total", "counter",
-           "Attempt outcomes as the dispatcher recorded them.");
-    for (const auto& [outcome, count] :
-         {std::pair<const char*, std::uint64_t>{"sent", stats.sent}, {"retried", stats.retried},
-          {"failed", stats.failed}, {"expired", stats.expired}, {"fell_back", stats.fell_back}}) {
-      out += std::string("omnigate_dispatch_outcomes_total{outcome=\"") + outcome + "\"} " +
-             std::to_string(count) + "\n";
-    }
-    metric("omnigate_dispatch_in_flight", "gauge", "Claims and attempts not finished yet.");
-    out += "omnigate_dispatch_in_flight " + std::to_string(dispatcher.inFlight()) + "\n";
-    metric("omnigate_dispatch_window", "gauge", "Due jobs held in memory.");
-    out += "omnigate_dispatch_window " + std::to_string(dispatcher.windowSize()) + "\n";
-    const auto now = std::chrono::steady_clock::now();
-    metric("omnigate_provider_attempts_total", "counter", "Attempts handed to each provider.");
-    for (const auto& [name, p] : dispatcher.providers()) {
-      out += "omnigate_provider_attempts_total{provider=\"" + name + "\"} " +
-             std::to_string(p->attempts) + "\n";
-    }
-    metric("omnigate_provider_accepted_total", "counter", "Messages each provider accepted.");
-    for (const auto& [name, p] : dispatcher.providers()) {
-      out += "omnigate_provider_accepted_total{provider=\"" + name + "\"} " +
-             std::to_string(p->accepted) + "\n";
-    }
-    metric("omnigate_provider_pauses_total", "counter", "Times each provider was paused.");
-    for (const auto& [name, p] : dispatcher.providers()) {
-      out += "omnigate_provider_pauses_total{provider=\"" + name + "\"} " +
-             std::to_string(p->pauses) + "\n";
-    }
-    metric("omnigate_provider_paused", "gauge", "1 while the provider is paused.");
-    for (const auto& [name, p] : dispatcher.providers()) {
-      out += "omnigate_provider_paused{provider=\"" + name + "\"} " +
-             std::string(p->paused_until > now ? "1" : "0") + "\n";
-    }
-    metric("omnigate_provider_in_flight", "gauge", "Requests in flight per provider.");
-    for (const auto& [name, p] : dispatcher.providers()) {
-      out += "omnigate_provider_in_flight{provider=\"" + name + "\"} " +
-             std::to_string(p->in_flight) + "\n";
-    }
-    const auto store_stats = (*store)->stats();
-    metric("omnigate_store_commits_total", "counter", "SQLite transactions committed.");
-    out += "omnigate_store_commits_total " + std::to_string(store_stats.commits) + "\n";
-    metric("omnigate_store_operations_total", "counter", "Store operations (group-committed).");
-    out += "omnigate_store_operations_total " + std::to_string(store_stats.operations) + "\n";
-    metric("omnigate_store_max_batch", "gauge", "Most operations seen in one commit.");
-    out += "omnigate_store_max_batch " + std::to_string(store_stats.max_batch_seen) + "\n";
-    metric("omnigate_customers_cached", "gauge", "Customers held in memory for admission.");
-    out += "omnigate_customers_cached " + std::to_string(admission.cached()) + "\n";
-    return out;
-  });
-  api::HttpServer server(io, config.server, [&handlers](api::Request&& request,
-                                                        api::Respond respond) {
-    handlers.handle(std::move(request), std::move(respond));
-  });
+  dispatcher.onAttempt(
+      [&admission](const std::string& customer_id, const std::string& channel, bool accepted) {
+        admission.recordAttempt(customer_id, channel, accepted);
+      });
+  api::ApiHandlers handlers(current, templates, **store, dispatcher, admission, clock, ids);
+  handlers.setMetricsSource(makeMetricsSource(dispatcher, admission, **store, clock));
+  api::HttpServer server(io, config.server,
+                         [&handlers](api::Request&& request, api::Respond respond) {
+                           handlers.handle(std::move(request), std::move(respond));
+                         });
   if (auto listening = server.listen(); !listening) {
     spdlog::critical("{}", listening.error().message);
     (*store)->close();
@@ -185,7 +184,11 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
   }
   dispatcher.start();
   handlers.setReady(true);
-  sd_notify(0, "READY=1\nSTATUS=accepting messages");
+  const auto readyStatus = [&dispatcher] {
+    return "STATUS=accepting messages; " + std::to_string(dispatcher.inFlight()) +
+           " deliveries in flight, " + std::to_string(dispatcher.windowSize()) + " due in memory";
+  };
+  notify("READY=1\n" + readyStatus());
   spdlog::info("omnigated ready");
 
   int exit_code = 0;
@@ -201,7 +204,8 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
     if (shutting_down) return;
     shutting_down = true;
     spdlog::info("{}: draining ({} deliveries in flight)", why, dispatcher.inFlight());
-    sd_notify(0, "STOPPING=1\nSTATUS=draining in-flight deliveries");
+    notify("STOPPING=1\nSTATUS=draining " + std::to_string(dispatcher.inFlight()) +
+           " in-flight deliveries");
     handlers.setDraining(true);
     server.stopAccepting();
     grace.expires_after(kDrainGrace);
@@ -221,24 +225,82 @@ int runDaemon(const config::Config& config, const channels::ProviderRegistry& re
     if (!ec) shutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT");
   });
 
-  // The handlers and the dispatcher read `templates` at each use, so assigning it swaps the set
-  // for every later request and attempt (all of them run on this one thread).
+  // Reload: everything is read, checked and built first; only if all of it is good is it swapped
+  // in, in one step on this thread, so no request or attempt sees half of it. The handlers and the
+  // dispatcher read `templates` at each use, so assigning it swaps the set for everything later.
+  auto reload = [&] {
+    notify("RELOADING=1\nMONOTONIC_USEC=" + monotonicUsec() +
+           "\nSTATUS=reloading the configuration");
+    auto refuse = [&](const std::string& why) {
+      spdlog::error("SIGHUP: reload refused, the running configuration stays: {}", why);
+      notify("READY=1\nSTATUS=reload refused (see the log); running the previous configuration");
+    };
+    auto fresh = reread();
+    if (!fresh) return refuse(fresh.error().message);
+    auto reloaded_templates = loadTemplates(*fresh);
+    if (!reloaded_templates) return refuse("templates: " + reloaded_templates.error().message);
+    auto fresh_providers = makeProviders(*fresh, registry);
+    if (!fresh_providers) return refuse(fresh_providers.error().message);
+    keepFixedSettings(config, *fresh);
+    auto next = std::make_shared<const config::Config>(std::move(fresh.value()));
+    templates = std::move(reloaded_templates.value());
+    admission.reconfigure(*next);
+    dispatcher.reconfigure(*next, std::move(fresh_providers.value()));
+    handlers.reconfigure(next);
+    // The level is atomic in spdlog, so other threads' lines switch cleanly; the logger (target)
+    // itself is not replaced while threads may be using it.
+    spdlog::default_logger()->set_level(spdlog::level::from_str(next->log.level));
+    current = std::move(next);
+    spdlog::info("SIGHUP: configuration {} reloaded: {} providers, {} templates", current->source,
+                 current->providers.size(), templates.ids().size());
+    notify("READY=1\n" + readyStatus());
+  };
   asio::signal_set reload_signal(io, SIGHUP);
   std::function<void()> await_reload = [&] {
     reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      auto reloaded = loadTemplates(config);
-      if (!reloaded) {
-        spdlog::error("SIGHUP: templates not reloaded, keeping the {} in use: {}",
-                      templates.ids().size(), reloaded.error().message);
-      } else {
-        templates = std::move(reloaded.value());
-        spdlog::info("SIGHUP: templates reloaded: {}", templates.ids().size());
-      }
+      if (!shutting_down) reload();
       await_reload();
     });
   };
   await_reload();
+
+  // Liveness for systemd's watchdog: this timer firing proves the loop turns, and the store
+  // thread must not be stuck in one batch for longer than half the watchdog interval. STATUS is
+  // refreshed on the same beat.
+  std::uint64_t watchdog_usec = 0;
+  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
+  const auto beat = watchdog ? std::min(std::chrono::microseconds(watchdog_usec / 2),
+                                        std::chrono::microseconds(10'000'000))
+                             : std::chrono::microseconds(10'000'000);
+  const auto store_limit = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::microseconds(watchdog ? watchdog_usec / 2 : 0));
+  asio::steady_timer heartbeat(io);
+  bool store_stuck_logged = false;
+  std::function<void()> await_beat = [&] {
+    heartbeat.expires_after(beat);
+    heartbeat.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      const auto store_busy = (*store)->busyFor();
+      if (watchdog && store_busy > store_limit) {
+        if (!store_stuck_logged) {
+          spdlog::critical(
+              "watchdog: the store thread has been in one commit for {} ms; not "
+              "confirming liveness",
+              store_busy.count());
+          store_stuck_logged = true;
+        }
+      } else {
+        store_stuck_logged = false;
+        notify(std::string(watchdog ? "WATCHDOG=1\n" : "") +
+               (shutting_down ? "STATUS=draining " + std::to_string(dispatcher.inFlight()) +
+                                    " in-flight deliveries"
+                              : readyStatus()));
+      }
+      await_beat();
+    });
+  };
+  await_beat();
 
   // An I/O error on commit is not retried in-process (the kernel may have dropped the dirty
   // pages): stop and let systemd restart us, after which SQLite recovers from the WAL.

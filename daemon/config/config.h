@@ -31,7 +31,17 @@ struct ServerConfig {
   std::size_t max_header_bytes = 8 << 10;  // larger header blocks get 431
   Millis read_timeout{10'000};             // a whole request must arrive within this
   Millis idle_timeout{60'000};             // keep-alive connections idle longer are closed
-  std::size_t max_connections = 4096;
+  // Over this many open connections a new one is answered 503 overloaded and closed.
+  std::size_t max_connections = 1024;
+  // Requests admitted (headers read, not yet answered) at once; over it 503 overloaded, before
+  // the body is read. Request bodies in memory stay under max_pending * max_body_bytes.
+  std::size_t max_pending = 512;
+  // DNS-rebinding defence: Host names (lower case, no port) accepted besides loopback names and
+  // the listen address. /v1/callbacks/* also accepts the host of public_url.
+  std::vector<std::string> allowed_hosts;
+  // Browser origins ("https://admin.example", lower case) allowed to call the API; a request
+  // with any other Origin header gets 403 forbidden_origin. Empty: no browser origin at all.
+  std::vector<std::string> allowed_origins;
   // How providers reach this API from outside (scheme, host, optional path prefix, no trailing
   // '/'), for callback signatures that cover the URL (Twilio). Empty: "http://" + Host header.
   std::string public_url;
@@ -59,8 +69,8 @@ struct DispatchConfig {
 };
 
 struct TemplatesConfig {
-  std::string dir;    // empty: no templates; requests naming one get unknown_template
-  int dir_line = 0;   // where templates.dir was written, for errors found in the templates
+  std::string dir;   // empty: no templates; requests naming one get unknown_template
+  int dir_line = 0;  // where templates.dir was written, for errors found in the templates
 };
 
 struct TlsConfig {
@@ -81,8 +91,34 @@ struct ProviderSettings {
   Millis timeout{30'000};
 };
 
+// Whether a reload changes nothing about a provider (line numbers aside), so the running one,
+// with its connections, credential and pause, is kept.
+inline bool sameProviderSettings(const ProviderSettings& a, const ProviderSettings& b) {
+  if (a.plugin.kind != b.plugin.kind || a.max_concurrency != b.max_concurrency ||
+      a.rate != b.rate || a.timeout != b.timeout ||
+      a.plugin.settings.size() != b.plugin.settings.size()) {
+    return false;
+  }
+  for (const auto& [key, setting] : a.plugin.settings) {
+    auto other = b.plugin.settings.find(key);
+    if (other == b.plugin.settings.end() || other->second.value != setting.value ||
+        other->second.values != setting.values || other->second.is_array != setting.is_array) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// [log]: how much is logged, and where. `auto` sends to journald when stderr is the journal's
+// stream (systemd sets $JOURNAL_STREAM to its device:inode), to stderr otherwise.
+struct LogConfig {
+  std::string level = "info";   // trace | debug | info | warn | error
+  std::string target = "auto";  // auto | journald | stderr
+};
+
 struct Config {
   std::string source;  // file path, or "<embedded>"
+  LogConfig log;
   ServerConfig server;
   std::vector<ApiToken> tokens;
   StoreConfig store;
@@ -101,9 +137,9 @@ struct Config {
   // configured otherwise.
   std::map<std::string, policy::CategoryPolicy> categories;
   std::vector<policy::CapRule> caps;  // [[caps]], in order
-  std::vector<std::string> plugins;  // [plugins] load: shared objects adding provider kinds
-  std::map<std::string, ChannelConfig> channels;          // email | sms | push | messenger
-  std::map<std::string, ProviderSettings> providers;      // by provider name
+  std::vector<std::string> plugins;   // [plugins] load: shared objects adding provider kinds
+  std::map<std::string, ChannelConfig> channels;      // email | sms | push | messenger
+  std::map<std::string, ProviderSettings> providers;  // by provider name
 };
 
 // `base_dir` resolves relative paths (store.path, *_file secrets, outbox dirs): the directory of
@@ -117,8 +153,7 @@ Result<std::vector<std::string>> readPluginList(std::string_view text,
                                                 const std::string& source_name,
                                                 const std::string& base_dir);
 Result<Config> parseConfig(std::string_view text, const std::string& source_name,
-                           const std::string& base_dir,
-                           const channels::ProviderRegistry& registry);
+                           const std::string& base_dir, const channels::ProviderRegistry& registry);
 
 // The configuration scripts/run starts with: loopback API, SQLite in the state directory and an
 // outbox provider for every channel. Its bearer token is "dev-token".

@@ -207,7 +207,7 @@ class Loader {
     config_.source = source_;
     checkKeys(root, "",
               {"server", "api", "store", "retry", "dispatch", "defaults", "templates", "tls",
-               "plugins", "categories", "caps", "channels", "providers"});
+               "plugins", "categories", "caps", "channels", "providers", "log"});
     if (const auto* node = root.get("categories")) {
       readCategories(requireTable(*node, "categories"));
     }
@@ -216,6 +216,7 @@ class Loader {
     if (const auto* node = root.get("server")) readServer(requireTable(*node, "server"));
     if (const auto* node = root.get("api")) readApi(requireTable(*node, "api"));
     if (const auto* node = root.get("store")) readStore(requireTable(*node, "store"));
+    if (const auto* node = root.get("log")) readLog(requireTable(*node, "log"));
     if (const auto* node = root.get("retry")) readRetry(requireTable(*node, "retry"));
     if (const auto* node = root.get("dispatch")) readDispatch(requireTable(*node, "dispatch"));
     if (const auto* node = root.get("defaults")) readDefaults(requireTable(*node, "defaults"));
@@ -388,7 +389,7 @@ class Loader {
   void readServer(const toml::table& table) {
     checkKeys(table, "server",
               {"listen", "unix_socket", "max_body", "max_header", "read_timeout", "idle_timeout",
-               "max_connections", "public_url"});
+               "max_connections", "max_pending", "allowed_hosts", "allowed_origins", "public_url"});
     auto& server = config_.server;
     if (const auto* node = table.get("public_url")) {
       std::string url = requireString(*node, "server.public_url");
@@ -429,6 +430,42 @@ class Loader {
     if (const auto* node = table.get("max_connections")) {
       server.max_connections =
           static_cast<std::size_t>(requireInteger(*node, "server.max_connections", 1, 1'000'000));
+    }
+    if (const auto* node = table.get("max_pending")) {
+      server.max_pending =
+          static_cast<std::size_t>(requireInteger(*node, "server.max_pending", 1, 1'000'000));
+    }
+    if (const auto* node = table.get("allowed_hosts")) {
+      const auto& array = requireArray(*node, "server.allowed_hosts");
+      for (std::size_t i = 0; i < array.size(); ++i) {
+        std::string host = requireString(*array.get(i), indexPath("server.allowed_hosts", i));
+        std::transform(host.begin(), host.end(), host.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        if (host.empty() || host.find_first_of("/:@ \t") != std::string::npos) {
+          if (!(host.size() > 2 && host.front() == '[' && host.back() == ']')) {
+            reject(*array.get(i), indexPath("server.allowed_hosts", i),
+                   "'" + host + "' must be a host name or address without scheme or port, e.g. " +
+                       "\"gw.internal\" or \"[2001:db8::1]\"");
+          }
+        }
+        server.allowed_hosts.push_back(host);
+      }
+    }
+    if (const auto* node = table.get("allowed_origins")) {
+      const auto& array = requireArray(*node, "server.allowed_origins");
+      for (std::size_t i = 0; i < array.size(); ++i) {
+        std::string origin = requireString(*array.get(i), indexPath("server.allowed_origins", i));
+        std::transform(origin.begin(), origin.end(), origin.begin(),
+                       [](unsigned char c) { return std::tolower(c); });
+        while (!origin.empty() && origin.back() == '/') origin.pop_back();
+        bool scheme = origin.rfind("http://", 0) == 0 || origin.rfind("https://", 0) == 0;
+        if (!scheme || origin.find('/', origin.find("//") + 2) != std::string::npos) {
+          reject(*array.get(i), indexPath("server.allowed_origins", i),
+                 "'" + origin + "' must be an origin: scheme://host[:port], e.g. " +
+                     "\"https://admin.example\"");
+        }
+        server.allowed_origins.push_back(origin);
+      }
     }
     if (!server.listen_tcp && server.unix_socket.empty()) {
       reject(table, "server",
@@ -559,6 +596,29 @@ class Loader {
     }
   }
 
+  void readLog(const toml::table& table) {
+    checkKeys(table, "log", {"level", "target"});
+    auto oneOf = [&](const char* key, std::initializer_list<const char*> allowed) {
+      const auto* node = table.get(key);
+      if (!node) return std::string();
+      const std::string where = std::string("log.") + key;
+      std::string value = requireString(*node, where);
+      std::string names;
+      for (const char* name : allowed) {
+        if (value == name) return value;
+        names += (names.empty() ? "" : ", ") + std::string(name);
+      }
+      reject(*node, where, "must be one of " + names + " (got '" + value + "')");
+      return std::string();
+    };
+    if (auto level = oneOf("level", {"trace", "debug", "info", "warn", "error"}); !level.empty()) {
+      config_.log.level = level;
+    }
+    if (auto target = oneOf("target", {"auto", "journald", "stderr"}); !target.empty()) {
+      config_.log.target = target;
+    }
+  }
+
   void readRetry(const toml::table& table) {
     checkKeys(table, "retry", {"base", "max", "max_attempts", "max_age"});
     auto& retry = config_.retry;
@@ -610,10 +670,9 @@ class Loader {
   }
 
   static bool isCategoryName(std::string_view name) {
-    return !name.empty() && name.size() <= 64 &&
-           std::all_of(name.begin(), name.end(), [](char c) {
-             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-           });
+    return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
   }
 
   policy::QuietHours requireQuietHours(const toml::node& node, const std::string& path) const {
@@ -635,17 +694,17 @@ class Loader {
                "category names are lower-case letters, digits, '_' and '-'");
       }
       const auto& category = requireTable(node, path);
-      checkKeys(category, path,
-                {"channels", "quiet_hours", "quiet_action", "transactional", "dedupe_window",
-                 "stop_on"});
+      checkKeys(
+          category, path,
+          {"channels", "quiet_hours", "quiet_action", "transactional", "dedupe_window", "stop_on"});
       policy::CategoryPolicy policy;
       policy.name = name;
       if (const auto* channels = category.get("channels")) {
         for (const auto& channel : requireNameList(*channels, path + ".channels", "channel")) {
           if (!isChannelName(channel.value)) {
             reject(channel.line, path + ".channels",
-                   "unknown channel '" + channel.value + "'; allowed: " +
-                       std::string(kAllowedChannels));
+                   "unknown channel '" + channel.value +
+                       "'; allowed: " + std::string(kAllowedChannels));
           }
           policy.channels.push_back(channel.value);
         }
@@ -686,11 +745,13 @@ class Loader {
                  "applies_to_transactional"});
       policy::CapRule rule;
       const auto* name = table.get("name");
-      if (name == nullptr) reject(table, path + ".name", "missing; name the rule (it appears in traces)");
+      if (name == nullptr)
+        reject(table, path + ".name", "missing; name the rule (it appears in traces)");
       rule.name = requireString(*name, path + ".name");
       if (rule.name.empty()) reject(*name, path + ".name", "must not be empty");
       for (const auto& earlier : config_.caps) {
-        if (earlier.name == rule.name) reject(*name, path + ".name", "'" + rule.name + "' is used twice");
+        if (earlier.name == rule.name)
+          reject(*name, path + ".name", "'" + rule.name + "' is used twice");
       }
       if (const auto* category = table.get("category")) {
         rule.category = requireString(*category, path + ".category");
@@ -698,8 +759,9 @@ class Loader {
       if (const auto* channel = table.get("channel")) {
         rule.channel = requireString(*channel, path + ".channel");
         if (!isChannelName(*rule.channel)) {
-          reject(*channel, path + ".channel",
-                 "unknown channel '" + *rule.channel + "'; allowed: " + std::string(kAllowedChannels));
+          reject(
+              *channel, path + ".channel",
+              "unknown channel '" + *rule.channel + "'; allowed: " + std::string(kAllowedChannels));
         }
       }
       if (const auto* limit = table.get("limit")) {
@@ -755,14 +817,14 @@ class Loader {
   }
 
   void readDefaults(const toml::table& table) {
-    checkKeys(table, "defaults", {"channels", "phone_region", "quiet_hours",
-                                  "min_history_attempts"});
+    checkKeys(table, "defaults",
+              {"channels", "phone_region", "quiet_hours", "min_history_attempts"});
     if (const auto* quiet = table.get("quiet_hours")) {
       config_.default_quiet_hours = requireQuietHours(*quiet, "defaults.quiet_hours");
     }
     if (const auto* attempts = table.get("min_history_attempts")) {
-      config_.min_history_attempts =
-          static_cast<int>(requireInteger(*attempts, "defaults.min_history_attempts", 1, 1'000'000));
+      config_.min_history_attempts = static_cast<int>(
+          requireInteger(*attempts, "defaults.min_history_attempts", 1, 1'000'000));
     }
     if (const auto* region = table.get("phone_region")) {
       std::string code = requireString(*region, "defaults.phone_region");
@@ -973,7 +1035,9 @@ class Loader {
     if (name.empty()) reject(node, path, "must name a file holding the secret");
     const fs::path file = secretPath(name);
     const std::string shown = file.string();
-    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (and
+    // block the start or a reload); it is refused below as not a regular file.
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
       reject(node, path, "cannot read secret file " + shown + ": " + std::strerror(errno));
     }
@@ -1071,6 +1135,10 @@ sha256 = "c91cbbedf8c712e8e2b7517ddeca8fe4fde839ebd8339e0b2001363002b37712"  # "
 
 [store]
 path = "omnigate.db"
+
+[log]
+level = "info"
+target = "auto"
 
 [retry]
 base = "30s"

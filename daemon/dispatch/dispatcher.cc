@@ -47,6 +47,44 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, store::Store& store,
 
 void Dispatcher::start() { pump(); }
 
+void Dispatcher::reconfigure(const config::Config& config,
+                             std::map<std::string, std::unique_ptr<ProviderState>> fresh) {
+  retry_ = config.retry;
+  channel_providers_.clear();
+  for (const auto& [channel, settings] : config.channels) {
+    channel_providers_[channel] = settings.providers;
+  }
+  const auto now = steady_clock::now();
+  for (auto& [name, state] : fresh) {
+    auto running = providers_.find(name);
+    if (running != providers_.end() &&
+        config::sameProviderSettings(running->second->settings, state->settings)) {
+      state = std::move(running->second);
+      continue;
+    }
+    state->tokens = std::max(1.0, state->rate);
+    state->tokens_at = now;
+    if (running != providers_.end()) {  // counters are the provider's, not the instance's
+      state->attempts = running->second->attempts;
+      state->accepted = running->second->accepted;
+      state->pauses = running->second->pauses;
+    }
+  }
+  for (auto& [name, state] : providers_) {
+    if (state) retired_.push_back(std::move(state));
+  }
+  providers_ = std::move(fresh);
+  dropIdleRetired();
+  pump();
+}
+
+void Dispatcher::dropIdleRetired() {
+  std::erase_if(retired_, [](const std::unique_ptr<ProviderState>& state) {
+    return state->in_flight == 0 && !state->fetching_credential &&
+           state->waiting_for_credential.empty();
+  });
+}
+
 void Dispatcher::onPending(const store::DueJob& job) {
   window_.offer(job);
   if (!pump_posted_) {
@@ -106,8 +144,7 @@ bool Dispatcher::hasReadyAlternative(const std::string& channel, const ProviderS
   if (names == channel_providers_.end()) return false;
   return std::any_of(names->second.begin(), names->second.end(), [&](const std::string& name) {
     auto it = providers_.find(name);
-    return it != providers_.end() && it->second.get() != except &&
-           it->second->paused_until <= now;
+    return it != providers_.end() && it->second.get() != except && it->second->paused_until <= now;
   });
 }
 
@@ -115,6 +152,11 @@ void Dispatcher::pump() {
   if (stopping_) return;
   const SysTime now = clock_.now();
   const SteadyTime steady_now = steady_clock::now();
+  if (steady_now < claims_paused_until_) {
+    armTimer(now + std::chrono::duration_cast<Millis>(claims_paused_until_ - steady_now) +
+             Millis(1));
+    return;
+  }
   std::optional<SysTime> wake;
   auto wakeAt = [&wake](SysTime t) { wake = std::min(wake.value_or(t), t); };
 
@@ -153,19 +195,18 @@ void Dispatcher::refill() {
   if (!window_.needsRefill()) return;
   window_.beginRefill();
   const std::size_t limit = window_.refillLimit();
-  store_.loadDue(window_.refillAfter(), limit,
-                 [this, limit](Result<std::vector<store::DueJob>> loaded) {
-                   if (!loaded) {
-                     spdlog::warn("dispatch: could not load due messages: {}",
-                                  loaded.error().message);
-                     window_.abortRefill();
-                     // Try again shortly rather than spinning on a failing store.
-                     armTimer(clock_.now() + Millis(1000));
-                     return;
-                   }
-                   window_.finishRefill(loaded.value(), limit);
-                   pump();
-                 });
+  store_.loadDue(
+      window_.refillAfter(), limit, [this, limit](Result<std::vector<store::DueJob>> loaded) {
+        if (!loaded) {
+          spdlog::warn("dispatch: could not load due messages: {}", loaded.error().message);
+          window_.abortRefill();
+          // Try again shortly rather than spinning on a failing store.
+          armTimer(clock_.now() + Millis(1000));
+          return;
+        }
+        window_.finishRefill(loaded.value(), limit);
+        pump();
+      });
 }
 
 void Dispatcher::armTimer(std::optional<SysTime> wake) {
@@ -191,16 +232,20 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
   store::ClaimRequest claim{job.id, provider->name, clock_.now(), retry_.max_age, job.due};
   store_.claim(std::move(claim), [this, provider, job](Result<store::ClaimResult> claimed) {
     if (!claimed) {
-      spdlog::warn("dispatch: claim of {} failed: {}", job.id, claimed.error().message);
+      spdlog::warn("dispatch: claim of {} failed: {}; pausing claims for a second", job.id,
+                   claimed.error().message);
       --provider->in_flight;
-      // The message is still pending on disk; reload the window from the store.
+      // The message is still pending on disk; reload the window from the store. A store that
+      // keeps failing must not be asked again in a tight loop.
       window_.invalidate();
+      claims_paused_until_ = steady_clock::now() + std::chrono::seconds(1);
       attemptDone();
       return;
     }
     if (claimed->outcome != store::ClaimOutcome::Claimed) {
       if (claimed->outcome == store::ClaimOutcome::Expired) {
         ++stats_.expired;
+        ++outcomes_[{job.channel, provider->name, "expired", "before_attempt"}];
         spdlog::info("message {} expired before delivery", job.id);
       }
       --provider->in_flight;
@@ -209,8 +254,8 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
     }
     ++stats_.claimed;
     ++provider->attempts;
-    withCredential(provider, [this, provider, claimed = std::move(claimed.value())](
-                                 Status credential) {
+    withCredential(provider, [this, provider,
+                              claimed = std::move(claimed.value())](Status credential) {
       const store::MessageRecord& message = claimed.message;
       const int attempt = claimed.attempt_number;
       if (!credential) {
@@ -255,44 +300,42 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
         return complete(message, attempt, provider, verdict);
       }
       request->timeout = provider->timeout;
-      transport_.submit(
-          std::move(request.value()),
-          [this, provider, message, attempt, outbound = std::move(outbound.value())](
-              transport::Outcome outcome) {
-            channels::Verdict verdict;
-            if (std::holds_alternative<channels::TransportReply>(outcome)) {
-              verdict = provider->provider->interpret(
-                  outbound, std::get<channels::TransportReply>(outcome));
-            } else if (stopping_) {
-              // Cut off by shutdown, not by the provider: retried after restart.
-              verdict.disposition = channels::Disposition::Retry;
-              verdict.provider_code = "shutdown";
-              verdict.detail = std::get<channels::TransportFailure>(outcome).detail;
-            } else {
-              const auto& failure = std::get<channels::TransportFailure>(outcome);
-              verdict = provider->provider->interpretFailure(outbound, failure);
-              // A destination we cannot reach at all is down for every message: pause the
-              // provider (circuit breaker) so the others of the channel take over.
-              const bool unreachable = !failure.request_may_have_been_sent &&
-                                       (failure.kind == channels::TransportErrorKind::Resolve ||
-                                        failure.kind == channels::TransportErrorKind::Connect ||
-                                        failure.kind == channels::TransportErrorKind::Tls);
-              if (unreachable && verdict.disposition == channels::Disposition::Retry) {
-                verdict.pause_provider = true;
-              }
-            }
-            if (!message.customer_id.empty()) {
-              if (verdict.disposition == channels::Disposition::RecipientDead &&
-                  on_recipient_dead_) {
-                on_recipient_dead_(message.customer_id, outbound.channel, outbound.recipient);
-              }
-              if (on_attempt_ && verdict.provider_code != "shutdown") {
-                on_attempt_(message.customer_id, outbound.channel,
-                            verdict.disposition == channels::Disposition::Accepted);
-              }
-            }
-            complete(message, attempt, provider, verdict);
-          });
+      transport_.submit(std::move(request.value()), [this, provider, message, attempt,
+                                                     outbound = std::move(outbound.value())](
+                                                        transport::Outcome outcome) {
+        channels::Verdict verdict;
+        if (std::holds_alternative<channels::TransportReply>(outcome)) {
+          verdict =
+              provider->provider->interpret(outbound, std::get<channels::TransportReply>(outcome));
+        } else if (stopping_) {
+          // Cut off by shutdown, not by the provider: retried after restart.
+          verdict.disposition = channels::Disposition::Retry;
+          verdict.provider_code = "shutdown";
+          verdict.detail = std::get<channels::TransportFailure>(outcome).detail;
+        } else {
+          const auto& failure = std::get<channels::TransportFailure>(outcome);
+          verdict = provider->provider->interpretFailure(outbound, failure);
+          // A destination we cannot reach at all is down for every message: pause the
+          // provider (circuit breaker) so the others of the channel take over.
+          const bool unreachable = !failure.request_may_have_been_sent &&
+                                   (failure.kind == channels::TransportErrorKind::Resolve ||
+                                    failure.kind == channels::TransportErrorKind::Connect ||
+                                    failure.kind == channels::TransportErrorKind::Tls);
+          if (unreachable && verdict.disposition == channels::Disposition::Retry) {
+            verdict.pause_provider = true;
+          }
+        }
+        if (!message.customer_id.empty()) {
+          if (verdict.disposition == channels::Disposition::RecipientDead && on_recipient_dead_) {
+            on_recipient_dead_(message.customer_id, outbound.channel, outbound.recipient);
+          }
+          if (on_attempt_ && verdict.provider_code != "shutdown") {
+            on_attempt_(message.customer_id, outbound.channel,
+                        verdict.disposition == channels::Disposition::Accepted);
+          }
+        }
+        complete(message, attempt, provider, verdict);
+      });
     });
   });
 }
@@ -300,8 +343,7 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
 void Dispatcher::withCredential(ProviderState* provider, std::function<void(Status)> then) {
   const channels::CredentialSource* source = provider->provider->credentialSource();
   const std::int64_t now = toUnixMillis(clock_.now());
-  if (!source ||
-      (provider->credential && now < source->refreshAtUnixMs(*provider->credential))) {
+  if (!source || (provider->credential && now < source->refreshAtUnixMs(*provider->credential))) {
     return then(Ok{});
   }
   if (source->mintsLocally()) {
@@ -322,22 +364,20 @@ void Dispatcher::withCredential(ProviderState* provider, std::function<void(Stat
   if (!request) return finish(request.error());
   provider->fetching_credential = true;
   request->timeout = provider->timeout;
-  transport_.submit(std::move(request.value()),
-                    [this, provider, source, finish](transport::Outcome outcome) {
-                      if (!std::holds_alternative<channels::TransportReply>(outcome)) {
-                        return finish(makeError(
-                            "credential_unavailable",
-                            "token request failed: " +
-                                std::get<channels::TransportFailure>(outcome).detail));
-                      }
-                      auto credential = source->interpretTokenReply(
-                          std::get<channels::TransportReply>(outcome),
-                          toUnixMillis(clock_.now()));
-                      if (!credential) return finish(credential.error());
-                      provider->credential = credential.value();
-                      spdlog::info("provider {}: credential refreshed", provider->name);
-                      finish(Ok{});
-                    });
+  transport_.submit(
+      std::move(request.value()), [this, provider, source, finish](transport::Outcome outcome) {
+        if (!std::holds_alternative<channels::TransportReply>(outcome)) {
+          return finish(makeError(
+              "credential_unavailable",
+              "token request failed: " + std::get<channels::TransportFailure>(outcome).detail));
+        }
+        auto credential = source->interpretTokenReply(std::get<channels::TransportReply>(outcome),
+                                                      toUnixMillis(clock_.now()));
+        if (!credential) return finish(credential.error());
+        provider->credential = credential.value();
+        spdlog::info("provider {}: credential refreshed", provider->name);
+        finish(Ok{});
+      });
 }
 
 void Dispatcher::failWithoutProvider(const store::DueJob& job) {
@@ -371,8 +411,8 @@ void Dispatcher::completeWrongProvider(const store::MessageRecord& message, int 
   finish.channel_attempts = std::max(0, message.channel_attempts - 1);
   finish.next_attempt_at = clock_.now();
   finish.reason = provider->name + " cannot carry this target; trying the next provider";
-  spdlog::info("message {} attempt {} via {} ({}): {}", message.id, attempt_number,
-               provider->name, message.channel(), finish.reason);
+  spdlog::debug("message {} attempt {} via {} ({}): {}", message.id, attempt_number, provider->name,
+                message.channel(), finish.reason);
   recordFinish(std::move(finish), message.channel());
   pump();
 }
@@ -390,9 +430,8 @@ void Dispatcher::complete(const store::MessageRecord& message, int attempt_numbe
     }
     if (verdict.refresh_credential) provider->credential.reset();
     if (verdict.pause_provider) {
-      Millis pause = verdict.retry_after
-                         ? std::chrono::duration_cast<Millis>(*verdict.retry_after)
-                         : throttlePause(provider->consecutive_pauses);
+      Millis pause = verdict.retry_after ? std::chrono::duration_cast<Millis>(*verdict.retry_after)
+                                         : throttlePause(provider->consecutive_pauses);
       if (verdict.disposition == channels::Disposition::Misconfigured) {
         pause = std::max(pause, Millis(60'000));
       }
@@ -407,9 +446,15 @@ void Dispatcher::complete(const store::MessageRecord& message, int attempt_numbe
   store::AttemptFinish finish = decideTransition(message, attempt_number, provider_name, verdict,
                                                  clock_.now(), retry_, random_, failover_ready);
   switch (finish.new_status) {
-    case store::MessageStatus::Sent: ++stats_.sent; break;
-    case store::MessageStatus::Failed: ++stats_.failed; break;
-    case store::MessageStatus::Expired: ++stats_.expired; break;
+    case store::MessageStatus::Sent:
+      ++stats_.sent;
+      break;
+    case store::MessageStatus::Failed:
+      ++stats_.failed;
+      break;
+    case store::MessageStatus::Expired:
+      ++stats_.expired;
+      break;
     case store::MessageStatus::Queued:
       if (finish.channel_index != message.channel_index) {
         ++stats_.fell_back;
@@ -417,12 +462,22 @@ void Dispatcher::complete(const store::MessageRecord& message, int attempt_numbe
         ++stats_.retried;
       }
       break;
-    default: break;
+    default:
+      break;
   }
-  spdlog::info("message {} attempt {} via {} ({}): {} -> {}{}{}", message.id, attempt_number,
-               provider_name, message.channel(), channels::toString(verdict.disposition),
-               store::toString(finish.new_status), finish.reason.empty() ? "" : ": ",
-               finish.reason);
+  {
+    const char* outcome = store::toString(finish.new_status);
+    if (finish.new_status == store::MessageStatus::Queued) {
+      outcome = finish.channel_index != message.channel_index ? "fell_back" : "retried";
+    }
+    ++outcomes_[{message.channel(), provider_name, outcome,
+                 channels::toString(verdict.disposition)}];
+  }
+  // One info line when the message reaches a final state; every other attempt at debug.
+  spdlog::log(store::isFinal(finish.new_status) ? spdlog::level::info : spdlog::level::debug,
+              "message {} attempt {} via {} ({}): {} -> {}{}{}", message.id, attempt_number,
+              provider_name, message.channel(), channels::toString(verdict.disposition),
+              store::toString(finish.new_status), finish.reason.empty() ? "" : ": ", finish.reason);
   std::string channel_after;
   if (finish.channel_index >= 0 && finish.channel_index < static_cast<int>(message.plan.size())) {
     channel_after = message.plan[finish.channel_index];
@@ -455,6 +510,7 @@ void Dispatcher::recordFinish(store::AttemptFinish finish, std::string channel_a
 
 void Dispatcher::attemptDone() {
   --in_flight_;
+  if (!retired_.empty()) dropIdleRetired();
   if (stopping_) {
     if (in_flight_ == 0 && drained_) boost::asio::post(io_, std::exchange(drained_, nullptr));
     return;

@@ -10,10 +10,11 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <set>
-#include <unordered_map>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "channels/provider.h"
@@ -28,6 +29,7 @@ namespace omnigate::dispatch {
 
 struct ProviderState {
   std::string name;
+  config::ProviderSettings settings;  // as configured; a reload compares them
   channels::ProviderPtr provider;
   int max_concurrency = 8;
   double rate = 0;  // per second, 0 = unlimited
@@ -65,6 +67,12 @@ class Dispatcher {
              std::map<std::string, std::unique_ptr<ProviderState>> providers);
 
   void start();
+  // Adopts a reloaded configuration: retry policy, channels' provider lists and providers.
+  // A provider whose settings did not change keeps running as it is (connections, credential,
+  // pause); a changed or removed one finishes its attempts in flight and is then dropped, and
+  // its successor starts fresh. `fresh` holds a state for every provider of `config`.
+  void reconfigure(const config::Config& config,
+                   std::map<std::string, std::unique_ptr<ProviderState>> fresh);
   // A message became pending (accepted, or moved by someone other than the dispatcher).
   void onPending(const store::DueJob& job);
   // Stops taking new work; `drained` runs once nothing is in flight.
@@ -72,18 +80,22 @@ class Dispatcher {
 
   // Called when a provider says a customer's contact is gone (dead push token, unknown mailbox),
   // so later decisions for that customer stop choosing it.
-  using RecipientDeadHook = std::function<void(const std::string& customer_id,
-                                               const std::string& channel,
-                                               const std::string& recipient)>;
+  using RecipientDeadHook = std::function<void(
+      const std::string& customer_id, const std::string& channel, const std::string& recipient)>;
   void onRecipientDead(RecipientDeadHook hook) { on_recipient_dead_ = std::move(hook); }
   // Called after every attempt of a customer's message that reached a provider.
-  using AttemptHook = std::function<void(const std::string& customer_id,
-                                         const std::string& channel, bool accepted)>;
+  using AttemptHook = std::function<void(const std::string& customer_id, const std::string& channel,
+                                         bool accepted)>;
   void onAttempt(AttemptHook hook) { on_attempt_ = std::move(hook); }
 
   int inFlight() const { return in_flight_; }
   std::size_t windowSize() const { return window_.size(); }
   const DispatcherStats& stats() const { return stats_; }
+  // Attempt outcomes for GET /metrics by (channel, provider, outcome, reason): outcome is what
+  // became of the message (sent, retried, fell_back, failed, expired), reason the provider's
+  // disposition (accepted, retry, rejected, ...), or "before_attempt" for a claim that expired.
+  using OutcomeKey = std::tuple<std::string, std::string, std::string, std::string>;
+  const std::map<OutcomeKey, std::uint64_t>& outcomes() const { return outcomes_; }
   const std::map<std::string, std::unique_ptr<ProviderState>>& providers() const {
     return providers_;
   }
@@ -112,6 +124,7 @@ class Dispatcher {
                              ProviderState* provider, const channels::Verdict& verdict);
   void recordFinish(store::AttemptFinish finish, std::string channel_after);
   void attemptDone();
+  void dropIdleRetired();
 
   boost::asio::io_context& io_;
   store::Store& store_;
@@ -122,14 +135,19 @@ class Dispatcher {
   config::RetryConfig retry_;
   std::map<std::string, std::vector<std::string>> channel_providers_;
   std::map<std::string, std::unique_ptr<ProviderState>> providers_;
+  // Providers replaced or removed by a reload that still had attempts or token requests running.
+  std::vector<std::unique_ptr<ProviderState>> retired_;
   DueWindow window_;
   boost::asio::steady_timer timer_;
   std::optional<SysTime> timer_wake_;
   bool pump_posted_ = false;
+  // After a failed claim (a store error), no claims until then.
+  std::chrono::steady_clock::time_point claims_paused_until_{};
   bool stopping_ = false;
   int in_flight_ = 0;  // claims, attempts and their store writes not yet finished
   std::function<void()> drained_;
   DispatcherStats stats_;
+  std::map<OutcomeKey, std::uint64_t> outcomes_;
   RecipientDeadHook on_recipient_dead_;
   // Message id → providers of its channel that refused its target as the wrong kind (an APNs
   // token offered to FCM). Cleared when the message's attempt is over; lost on restart, which

@@ -35,8 +35,8 @@ void moveToNextChannel(store::AttemptFinish& finish, const store::MessageRecord&
 
 store::AttemptFinish decideTransition(const store::MessageRecord& message, int attempt_number,
                                       const std::string& provider, const channels::Verdict& verdict,
-                                      SysTime now, const config::RetryConfig& retry,
-                                      Random& random, bool failover_ready) {
+                                      SysTime now, const config::RetryConfig& retry, Random& random,
+                                      bool failover_ready) {
   store::AttemptFinish finish;
   finish.id = message.id;
   finish.attempt_number = attempt_number;
@@ -100,7 +100,8 @@ store::AttemptFinish decideTransition(const store::MessageRecord& message, int a
     finish.reason = "ttl elapses before the next attempt could be made (last: " + what + ")";
     return finish;
   }
-  if (message.created_at + retry.max_age < next) {
+  // An operator's retry (POST /v1/messages/{id}/retry) starts the age budget again.
+  if (message.retried_at.value_or(message.created_at) + retry.max_age < next) {
     finish.new_status = MessageStatus::Expired;
     finish.reason = "retry.max_age elapses before the next attempt (last: " + what + ")";
     return finish;

@@ -5,13 +5,17 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
+
+#include "daemon/common/clock.h"
 
 namespace omnigate::store {
 namespace {
@@ -99,10 +103,23 @@ CREATE TABLE customer_contacts (
 ) WITHOUT ROWID;
 CREATE INDEX customer_contacts_owner ON customer_contacts (customer_id);
 )sql"},
+    // retried_at: POST /v1/messages/{id}/retry restarts retry.max_age from there. The status
+    // index keeps the per-status counts of GET /metrics a scan of the index, not of the rows.
+    {4, R"sql(
+ALTER TABLE messages ADD COLUMN retried_at INTEGER;
+CREATE INDEX messages_status ON messages (status);
+)sql"},
 };
 
-constexpr const char* kStatusNames[] = {"queued", "scheduled", "sending",  "sent",     "delivered",
-                                        "read",   "failed",    "expired",  "cancelled", "suppressed"};
+constexpr const char* kStatusNames[] = {"queued",    "scheduled", "sending", "sent",
+                                        "delivered", "read",      "failed",  "expired",
+                                        "cancelled", "suppressed"};
+
+std::int64_t steadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 std::string planToJson(const std::vector<std::string>& plan) {
   boost::json::array array;
@@ -138,7 +155,7 @@ std::optional<SysTime> optionalTime(const SQLite::Column& column) {
 constexpr const char* kMessageColumns =
     "id, customer_id, category, priority, status, plan, channel_index, channel_attempts, "
     "attempts, reason, payload, decision, created_at, updated_at, send_at, expires_at, "
-    "next_attempt_at";
+    "next_attempt_at, retried_at";
 
 MessageRecord readMessage(SQLite::Statement& stmt) {
   MessageRecord m;
@@ -159,6 +176,7 @@ MessageRecord readMessage(SQLite::Statement& stmt) {
   m.send_at = optionalTime(stmt.getColumn(14));
   m.expires_at = optionalTime(stmt.getColumn(15));
   m.next_attempt_at = optionalTime(stmt.getColumn(16));
+  m.retried_at = optionalTime(stmt.getColumn(17));
   return m;
 }
 
@@ -269,6 +287,8 @@ class SqliteStore::Impl {
   }
 
   SQLite::Database& db() { return *db_; }
+  // Intake stores a message only while the delivery reserve is in place (see ensureReserve).
+  bool reserveForIntake() { return ensureReserve(); }
   bool failed() const { return failed_.load(); }
   StoreStats stats() const {
     std::lock_guard lock(mutex_);
@@ -277,6 +297,37 @@ class SqliteStore::Impl {
   std::size_t queued() const {
     std::lock_guard lock(mutex_);
     return queue_.size();
+  }
+  // How long the store thread has been inside its current batch (zero while it waits for work):
+  // the watchdog stops confirming liveness when a commit hangs.
+  std::chrono::milliseconds busyFor() const {
+    const std::int64_t since = busy_since_ns_.load();
+    if (since == 0) return std::chrono::milliseconds(0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::nanoseconds(steadyNowNs() - since));
+  }
+
+  // The last queue snapshot while it is fresh: at least a second, and fifty times what the count
+  // took, so a scrape every second cannot keep a large store busy counting.
+  std::optional<QueueSnapshot> freshSnapshot() const {
+    std::lock_guard lock(mutex_);
+    if (!snapshot_ || std::chrono::steady_clock::now() - snapshot_at_ > snapshot_ttl_) {
+      return std::nullopt;
+    }
+    return snapshot_;
+  }
+  void keepSnapshot(const QueueSnapshot& snapshot, std::chrono::steady_clock::duration took) {
+    std::lock_guard lock(mutex_);
+    snapshot_ = snapshot;
+    snapshot_at_ = std::chrono::steady_clock::now();
+    snapshot_ttl_ =
+        std::max<std::chrono::steady_clock::duration>(std::chrono::seconds(1), took * 50);
+  }
+  void post(std::function<void()> completion) { post_(std::move(completion)); }
+  std::uint64_t walBytes() const {
+    struct stat st {};
+    if (::stat((db_->getFilename() + "-wal").c_str(), &st) != 0) return 0;
+    return static_cast<std::uint64_t>(st.st_size);
   }
 
  private:
@@ -292,7 +343,9 @@ class SqliteStore::Impl {
           queue_.pop_front();
         }
       }
+      busy_since_ns_ = steadyNowNs();
       runBatch(batch);
+      busy_since_ns_ = 0;
       batch.clear();
     }
   }
@@ -300,6 +353,7 @@ class SqliteStore::Impl {
   void runBatch(std::vector<Operation>& batch) {
     std::vector<std::function<void()>> completions;
     completions.reserve(batch.size());
+    const auto began = std::chrono::steady_clock::now();
     try {
       db_->exec("BEGIN IMMEDIATE");
       for (auto& op : batch) completions.push_back(op.run(*this));
@@ -312,6 +366,15 @@ class SqliteStore::Impl {
         // everything, refuse new work, and let the daemon exit for systemd to restart it.
         failAll(batch, error);
         failed_ = true;
+        return;
+      }
+      if (error.code == "storage_full" && reserve_ok_ && !retrying_full_) {
+        // Free the reserve and run the batch again: intake now refuses (it needs the reserve
+        // back) while deliveries of stored messages keep their state changes going.
+        releaseReserve();
+        retrying_full_ = true;
+        runBatch(batch);
+        retrying_full_ = false;
         return;
       }
       if (batch.size() > 1) {
@@ -331,8 +394,59 @@ class SqliteStore::Impl {
       stats_.commits++;
       stats_.operations += batch.size();
       stats_.max_batch_seen = std::max<std::uint64_t>(stats_.max_batch_seen, batch.size());
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+      stats_.latency_sum_seconds += seconds;
+      std::size_t bucket = 0;
+      while (bucket < StoreStats::kLatencyBounds.size() &&
+             seconds > StoreStats::kLatencyBounds[bucket]) {
+        ++bucket;
+      }
+      stats_.latency_buckets[bucket]++;
+      bucket = 0;
+      while (bucket < StoreStats::kBatchBounds.size() &&
+             static_cast<double>(batch.size()) > StoreStats::kBatchBounds[bucket]) {
+        ++bucket;
+      }
+      stats_.batch_buckets[bucket]++;
     }
     for (auto& completion : completions) post_(std::move(completion));
+  }
+
+  // Disk space held back for messages already stored: a full state directory must stop intake,
+  // not delivery, yet every state change needs WAL space too. Intake runs only while the
+  // reserve file exists; the first SQLITE_FULL deletes it, and intake recreates it once space
+  // is free again.
+  static constexpr off_t kReserveBytes = 256 << 10;
+
+  bool ensureReserve() {
+    if (reserve_ok_) return true;
+    const std::string path = db_->getFilename() + ".reserve";
+    if (reserve_released_) {
+      // Only once there is clearly room again, or the space delivery needs goes straight back.
+      struct statvfs fs {};
+      if (::statvfs(path.c_str(), &fs) != 0 && ::statvfs(db_->getFilename().c_str(), &fs) != 0) {
+        return false;
+      }
+      if (static_cast<off_t>(fs.f_bavail * fs.f_frsize) < 3 * kReserveBytes) return false;
+    }
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    int rc = ::posix_fallocate(fd, 0, kReserveBytes);
+    ::close(fd);
+    if (rc != 0) {
+      ::unlink(path.c_str());
+      return false;
+    }
+    reserve_ok_ = true;
+    reserve_released_ = false;
+    return true;
+  }
+
+  void releaseReserve() {
+    ::unlink((db_->getFilename() + ".reserve").c_str());
+    reserve_ok_ = false;
+    reserve_released_ = true;
   }
 
   void rollback() {
@@ -362,7 +476,14 @@ class SqliteStore::Impl {
   std::deque<Operation> queue_;
   bool stopping_ = false;
   std::atomic<bool> failed_{false};
+  bool reserve_ok_ = false;        // store thread only
+  bool reserve_released_ = false;  // store thread only
+  bool retrying_full_ = false;     // store thread only
+  std::atomic<std::int64_t> busy_since_ns_{0};
   StoreStats stats_;
+  std::optional<QueueSnapshot> snapshot_;
+  std::chrono::steady_clock::time_point snapshot_at_;
+  std::chrono::steady_clock::duration snapshot_ttl_{};
   std::thread thread_;
 };
 
@@ -372,7 +493,8 @@ Result<int> lockStateFile(const std::string& db_path) {
   std::string lock_path = db_path + ".lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return makeError("store_lock", "cannot open lock file " + lock_path + ": " + std::strerror(errno));
+    return makeError("store_lock",
+                     "cannot open lock file " + lock_path + ": " + std::strerror(errno));
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
@@ -495,7 +617,12 @@ SqliteStore::~SqliteStore() = default;
 
 void SqliteStore::close() { impl_->stop(); }
 bool SqliteStore::failed() const { return impl_->failed(); }
-StoreStats SqliteStore::stats() const { return impl_->stats(); }
+std::chrono::milliseconds SqliteStore::busyFor() const { return impl_->busyFor(); }
+StoreStats SqliteStore::stats() const {
+  StoreStats stats = impl_->stats();
+  stats.wal_bytes = impl_->walBytes();
+  return stats;
+}
 std::size_t SqliteStore::queuedOperations() const { return impl_->queued(); }
 
 namespace {
@@ -515,15 +642,17 @@ std::optional<std::pair<MessageRecord, std::string>> findByIdempotencyKey(Sqlite
   stmt.bind(1, key);
   if (!stmt.executeStep()) return std::nullopt;
   auto record = readMessage(stmt);
-  return std::make_pair(std::move(record), stmt.getColumn(17).getString());
+  return std::make_pair(std::move(record), stmt.getColumn(18).getString());
 }
-
 
 const char* receiptEffectName(ReceiptOutcome outcome) {
   switch (outcome) {
-    case ReceiptOutcome::Applied: return "applied";
-    case ReceiptOutcome::Waiting: return "waiting";
-    default: return "stale";
+    case ReceiptOutcome::Applied:
+      return "applied";
+    case ReceiptOutcome::Waiting:
+      return "waiting";
+    default:
+      return "stale";
   }
 }
 
@@ -558,12 +687,18 @@ ReceiptResult transitionOnReceipt(SqliteStore::Impl& impl, MessageRecord& messag
       message.status == MessageStatus::Delivered || message.status == MessageStatus::Read;
   bool moves = false;
   switch (receipt.status) {
-    case MessageStatus::Delivered: moves = message.status == MessageStatus::Sent; break;
-    case MessageStatus::Read: moves = message.status == MessageStatus::Sent || confirmed;
+    case MessageStatus::Delivered:
+      moves = message.status == MessageStatus::Sent;
+      break;
+    case MessageStatus::Read:
+      moves = message.status == MessageStatus::Sent || confirmed;
       moves = moves && message.status != MessageStatus::Read;
       break;
-    case MessageStatus::Failed: moves = message.status == MessageStatus::Sent; break;
-    default: break;
+    case MessageStatus::Failed:
+      moves = message.status == MessageStatus::Sent;
+      break;
+    default:
+      break;
   }
   if (!moves) {
     result.outcome = ReceiptOutcome::Stale;
@@ -574,8 +709,7 @@ ReceiptResult transitionOnReceipt(SqliteStore::Impl& impl, MessageRecord& messag
   std::optional<SysTime> next;
   MessageStatus status = receipt.status;
   if (receipt.status == MessageStatus::Failed) {
-    std::string what = receipt.provider + " reported the " + message.channel() +
-                       " message failed" +
+    std::string what = receipt.provider + " reported the " + message.channel() + " message failed" +
                        (receipt.code.empty() ? "" : " (" + receipt.code + ")") +
                        (receipt.detail.empty() ? "" : ": " + receipt.detail);
     if (message.channel_index + 1 < static_cast<int>(message.plan.size())) {
@@ -640,7 +774,6 @@ void SqliteStore::applyReceipt(Receipt receipt, Callback<ReceiptResult> done) {
 
 namespace {
 
-
 // Follows merges to the surviving id; nullopt when the customer was never stored.
 std::optional<std::string> survivingCustomer(SqliteStore::Impl& impl, std::string id) {
   for (int hops = 0; hops < 16; ++hops) {
@@ -668,7 +801,8 @@ void ensureCustomerRow(SqliteStore::Impl& impl, const std::string& id, int64_t n
 // The customer who holds (kind, value), if any.
 std::optional<std::string> contactOwner(SqliteStore::Impl& impl, const std::string& kind,
                                         const std::string& value) {
-  auto& stmt = impl.statement("SELECT customer_id FROM customer_contacts WHERE kind = ? AND value = ?");
+  auto& stmt =
+      impl.statement("SELECT customer_id FROM customer_contacts WHERE kind = ? AND value = ?");
   stmt.bind(1, kind);
   stmt.bind(2, value);
   if (!stmt.executeStep()) return std::nullopt;
@@ -777,8 +911,8 @@ void SqliteStore::eraseCustomer(std::string id, SysTime now, Callback<bool> done
         auto survivor = survivingCustomer(impl, id);
         if (!survivor) return false;
         const auto now_ms = static_cast<int64_t>(toUnixMillis(now));
-        auto& profile = impl.statement(
-            "UPDATE customers SET profile = '', updated_at = ? WHERE id = ?");
+        auto& profile =
+            impl.statement("UPDATE customers SET profile = '', updated_at = ? WHERE id = ?");
         profile.bind(1, now_ms);
         profile.bind(2, *survivor);
         profile.exec();
@@ -824,12 +958,14 @@ void SqliteStore::mergeCustomers(CustomerMerge merge, Callback<Ok> done) {
         merged.exec();
         replaceContacts(impl, merge.merged, {});
         replaceContacts(impl, merge.survivor, merge.contacts);
-        auto& messages = impl.statement("UPDATE messages SET customer_id = ? WHERE customer_id = ?");
+        auto& messages =
+            impl.statement("UPDATE messages SET customer_id = ? WHERE customer_id = ?");
         messages.bind(1, merge.survivor);
         messages.bind(2, merge.merged);
         messages.exec();
         // Earlier merges into the merged customer now point at the survivor directly.
-        auto& aliases = impl.statement("UPDATE customers SET merged_into = ? WHERE merged_into = ?");
+        auto& aliases =
+            impl.statement("UPDATE customers SET merged_into = ? WHERE merged_into = ?");
         aliases.bind(1, merge.survivor);
         aliases.bind(2, merge.merged);
         aliases.exec();
@@ -856,8 +992,7 @@ void SqliteStore::customerMessages(std::string id, std::size_t limit,
       std::move(done));
 }
 
-void SqliteStore::applyCustomerEvent(CustomerEvent event,
-                                     Callback<std::vector<std::string>> done) {
+void SqliteStore::applyCustomerEvent(CustomerEvent event, Callback<std::vector<std::string>> done) {
   impl_->enqueue<std::vector<std::string>>(
       [event = std::move(event)](Impl& impl) -> Result<std::vector<std::string>> {
         std::vector<std::string> cancelled;
@@ -901,8 +1036,7 @@ void SqliteStore::applyCustomerEvent(CustomerEvent event,
       std::move(done));
 }
 
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 void SqliteStore::submit(NewMessage message, Callback<SubmitResult> done) {
   impl_->enqueue<SubmitResult>(
@@ -915,6 +1049,11 @@ void SqliteStore::submit(NewMessage message, Callback<SubmitResult> done) {
             result.message = std::move(earlier->first);
             return result;
           }
+        }
+        if (!impl.reserveForIntake()) {
+          return makeError("storage_full",
+                           "the state directory is full (no room for the "
+                           "delivery reserve); nothing was stored");
         }
         auto& stmt = impl.statement(
             "INSERT INTO messages (id, idempotency_key, request_hash, customer_id, category, "
@@ -1062,7 +1201,8 @@ void SqliteStore::claim(ClaimRequest request, Callback<ClaimResult> done) {
         const auto now_ms = static_cast<int64_t>(toUnixMillis(request.now));
         bool past_ttl = message->expires_at && *message->expires_at <= request.now;
         bool past_max_age =
-            request.max_age.count() > 0 && message->created_at + request.max_age <= request.now;
+            request.max_age.count() > 0 &&
+            message->retried_at.value_or(message->created_at) + request.max_age <= request.now;
         if (past_ttl || past_max_age) {
           auto& stmt = impl.statement(
               "UPDATE messages SET status = 'expired', next_attempt_at = NULL, updated_at = ?, "
@@ -1108,8 +1248,8 @@ namespace {
 // moves the message to its next channel is not announced to the dispatcher here; the message is
 // found by its next refill of due work.
 void applyWaitingReceipts(SqliteStore::Impl& impl, const AttemptFinish& finish) {
-  auto& provider_of = impl.statement(
-      "SELECT provider FROM attempts WHERE message_id = ? AND n = ?");
+  auto& provider_of =
+      impl.statement("SELECT provider FROM attempts WHERE message_id = ? AND n = ?");
   provider_of.bind(1, finish.id);
   provider_of.bind(2, finish.attempt_number);
   if (!provider_of.executeStep()) return;
@@ -1213,6 +1353,71 @@ void SqliteStore::loadDue(std::optional<DueJob> after, std::size_t limit,
           jobs.push_back(std::move(job));
         }
         return jobs;
+      },
+      std::move(done));
+}
+
+void SqliteStore::retry(std::string id, SysTime now, Callback<RetryResult> done) {
+  impl_->enqueue<RetryResult>(
+      [id = std::move(id), now](Impl& impl) -> Result<RetryResult> {
+        RetryResult result;
+        auto message = findMessage(impl, id);
+        if (!message) return result;
+        if (message->status != MessageStatus::Failed && message->status != MessageStatus::Expired) {
+          result.outcome = RetryOutcome::NotRetryable;
+          result.message = std::move(*message);
+          return result;
+        }
+        // The TTL is dropped too: it is what expired the message, and the operator asking for
+        // the retry overrides it.
+        const auto now_ms = static_cast<int64_t>(toUnixMillis(now));
+        auto& stmt = impl.statement(
+            "UPDATE messages SET status = 'queued', channel_index = 0, channel_attempts = 0, "
+            "next_attempt_at = ?, expires_at = NULL, retried_at = ?, updated_at = ?, "
+            "reason = 'retried by the caller' WHERE id = ?");
+        stmt.bind(1, now_ms);
+        stmt.bind(2, now_ms);
+        stmt.bind(3, now_ms);
+        stmt.bind(4, id);
+        stmt.exec();
+        message->status = MessageStatus::Queued;
+        message->channel_index = 0;
+        message->channel_attempts = 0;
+        message->next_attempt_at = now;
+        message->expires_at.reset();
+        message->retried_at = now;
+        message->updated_at = now;
+        message->reason = "retried by the caller";
+        result.outcome = RetryOutcome::Requeued;
+        result.job = DueJob{now, message->id, message->channel()};
+        result.message = std::move(*message);
+        return result;
+      },
+      std::move(done));
+}
+
+void SqliteStore::queueSnapshot(Callback<QueueSnapshot> done) {
+  if (auto fresh = impl_->freshSnapshot()) {
+    impl_->post([done = std::move(done), snapshot = *fresh]() { done(snapshot); });
+    return;
+  }
+  impl_->enqueue<QueueSnapshot>(
+      [](Impl& impl) -> Result<QueueSnapshot> {
+        if (auto fresh = impl.freshSnapshot()) return *fresh;  // another scrape just took one
+        const auto began = std::chrono::steady_clock::now();
+        QueueSnapshot snapshot;
+        snapshot.taken_at = SystemClock().now();
+        auto& counts = impl.statement("SELECT status, count(*) FROM messages GROUP BY status");
+        while (counts.executeStep()) {
+          auto status = parseMessageStatus(counts.getColumn(0).getString());
+          if (!status) continue;
+          snapshot.by_status[static_cast<int>(*status)] = counts.getColumn(1).getInt64();
+        }
+        auto& oldest = impl.statement(
+            "SELECT min(next_attempt_at) FROM messages WHERE next_attempt_at IS NOT NULL");
+        if (oldest.executeStep()) snapshot.oldest_due = optionalTime(oldest.getColumn(0));
+        impl.keepSnapshot(snapshot, std::chrono::steady_clock::now() - began);
+        return snapshot;
       },
       std::move(done));
 }

@@ -29,12 +29,6 @@ struct SqliteStoreOptions {
   SysTime now;  // for recovery bookkeeping
 };
 
-struct StoreStats {
-  std::uint64_t commits = 0;
-  std::uint64_t operations = 0;
-  std::uint64_t max_batch_seen = 0;
-};
-
 class SqliteStore final : public Store {
  public:
   // Opens (creating if absent) and migrates the database, takes the lock that keeps a second
@@ -62,10 +56,14 @@ class SqliteStore final : public Store {
   void applyCustomerEvent(CustomerEvent event, Callback<std::vector<std::string>> done) override;
   void loadDue(std::optional<DueJob> after, std::size_t limit,
                Callback<std::vector<DueJob>> done) override;
+  void retry(std::string id, SysTime now, Callback<RetryResult> done) override;
+  void queueSnapshot(Callback<QueueSnapshot> done) override;
   void close() override;
   bool failed() const override;
 
-  StoreStats stats() const;
+  StoreStats stats() const override;
+  // Time spent in the batch being committed now; zero while idle.
+  std::chrono::milliseconds busyFor() const;
   std::size_t queuedOperations() const;
 
   class Impl;

@@ -6,6 +6,7 @@
 // store only after the transaction holding its operation has committed, so a caller that
 // acknowledges on completion acknowledges only what is durable.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -81,7 +82,8 @@ struct ReceiptEvent {
   std::string code;
   std::string detail;
   SysTime received_at;
-  std::string effect;  // applied | stale (arrived after something newer) | waiting (for the attempt)
+  std::string
+      effect;  // applied | stale (arrived after something newer) | waiting (for the attempt)
 };
 
 struct MessageRecord {
@@ -102,7 +104,9 @@ struct MessageRecord {
   std::optional<SysTime> send_at;
   std::optional<SysTime> expires_at;
   std::optional<SysTime> next_attempt_at;
-  std::vector<Attempt> attempt_log;  // filled by get() only
+  // Set by POST /v1/messages/{id}/retry: retry.max_age counts from here instead of created_at.
+  std::optional<SysTime> retried_at;
+  std::vector<Attempt> attempt_log;       // filled by get() only
   std::vector<ReceiptEvent> receipt_log;  // filled by get() only
 
   const std::string& channel() const;  // the plan's current channel, or "" when the plan is empty
@@ -178,8 +182,8 @@ struct CustomerWrite {
 enum class CustomerWriteOutcome { Written, ContactTaken };
 struct CustomerWriteResult {
   CustomerWriteOutcome outcome = CustomerWriteOutcome::Written;
-  std::string contact;      // "email a@example.com" when taken
-  std::string taken_by;     // the customer who has it
+  std::string contact;   // "email a@example.com" when taken
+  std::string taken_by;  // the customer who has it
 };
 
 struct CustomerMerge {
@@ -226,6 +230,38 @@ struct ReceiptResult {
   std::optional<DueJob> requeued;              // set when a failure moved it to the next channel
 };
 
+// A failed or expired message queued again from the first channel of its plan with a fresh
+// attempt budget (POST /v1/messages/{id}/retry). NotRetryable: any other state.
+enum class RetryOutcome { Requeued, NotFound, NotRetryable };
+struct RetryResult {
+  RetryOutcome outcome = RetryOutcome::NotFound;
+  MessageRecord message;      // as get() returns it; the state found when NotRetryable
+  std::optional<DueJob> job;  // set when Requeued: the dispatcher is told like a new message
+};
+
+// Counts behind GET /metrics and GET /v1/stats.
+struct QueueSnapshot {
+  static constexpr std::size_t kStatuses = 10;
+  std::array<std::int64_t, kStatuses> by_status{};  // indexed by MessageStatus
+  std::optional<SysTime> oldest_due;  // the earliest next_attempt_at of a pending message
+  SysTime taken_at;
+};
+
+// Group commits: batch sizes and commit latency, for the histograms of GET /metrics.
+struct StoreStats {
+  std::uint64_t commits = 0;
+  std::uint64_t operations = 0;
+  std::uint64_t max_batch_seen = 0;
+  // Upper bounds of the buckets; counts are per bucket (not cumulative), plus one for +Inf.
+  static constexpr std::array<double, 12> kLatencyBounds = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  static constexpr std::array<double, 10> kBatchBounds = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024};
+  std::array<std::uint64_t, kLatencyBounds.size() + 1> latency_buckets{};
+  double latency_sum_seconds = 0;
+  std::array<std::uint64_t, kBatchBounds.size() + 1> batch_buckets{};
+  std::uint64_t wal_bytes = 0;  // size of the -wal file at the last commit
+};
+
 struct RecoveryReport {
   std::int64_t interrupted = 0;  // attempts that were in flight when the process died
   std::int64_t pending = 0;      // messages waiting for delivery
@@ -256,11 +292,16 @@ class Store {
   virtual void customerMessages(std::string id, std::size_t limit,
                                 Callback<std::vector<MessageRecord>> done) = 0;
   // Returns the ids of the messages cancelled.
-  virtual void applyCustomerEvent(CustomerEvent event,
-                                  Callback<std::vector<std::string>> done) = 0;
+  virtual void applyCustomerEvent(CustomerEvent event, Callback<std::vector<std::string>> done) = 0;
   // Pending jobs with (due, id) strictly after `after`, in order, at most `limit`.
   virtual void loadDue(std::optional<DueJob> after, std::size_t limit,
                        Callback<std::vector<DueJob>> done) = 0;
+  // Moves a failed or expired message back to the queue (see RetryResult), in one transaction.
+  virtual void retry(std::string id, SysTime now, Callback<RetryResult> done) = 0;
+  // Message counts by status and the oldest due job. Taken on the store thread at most about
+  // once a second (longer when the count is slow); calls in between get the last snapshot.
+  virtual void queueSnapshot(Callback<QueueSnapshot> done) = 0;
+  virtual StoreStats stats() const = 0;
   // Runs every queued operation, then stops the store thread. Completions still run.
   virtual void close() = 0;
   // True after an I/O error the store cannot recover from (the process should exit).

@@ -114,6 +114,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(!set.error().message.empty());
     return 0;
   }
+  // Build refuses text that is not UTF-8 (every channel sends UTF-8); README-like files in the
+  // root are ignored, so only files in a directory count.
+  for (const auto& file : files) {
+    if (file.relative_path.find('/') != std::string::npos) {
+      FUZZ_CHECK(omnigate::fuzz::isValidUtf8(file.content));
+    }
+  }
   // A set that built from these files builds again from them in another order.
   std::vector<TemplateFile> reversed(files.rbegin(), files.rend());
   auto rebuilt = TemplateSet::build(reversed);

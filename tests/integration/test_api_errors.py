@@ -142,7 +142,7 @@ class ApiErrorsTest(unittest.TestCase):
         filler = "x" * (MIB + 1 - len(json.dumps(email_message(text=""))))
         body = json.dumps(email_message(text=filler)).encode()
         self.assertEqual(len(body), MIB + 1)
-        request = (b"POST /v1/messages HTTP/1.1\r\nHost: test\r\n"
+        request = (b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\n"
                    b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
                    b"Content-Type: application/json\r\n"
                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -153,7 +153,7 @@ class ApiErrorsTest(unittest.TestCase):
     def test_chunked_body_over_1mib_is_413(self):
         # Without Content-Length the limit must still hold while the body streams in.
         chunk = b"x" * 65536
-        head = (b"POST /v1/messages HTTP/1.1\r\nHost: test\r\n"
+        head = (b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\n"
                 b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
                 b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
         body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(17)) + b"0\r\n\r\n"
@@ -243,32 +243,33 @@ class ApiErrorsTest(unittest.TestCase):
 
     def test_pipelined_requests_are_answered_in_order(self):
         target = f"/v1/messages/{self.known['id']}".encode()
-        get = (b"GET " + target + b" HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+        get = (b"GET " + target + b" HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " +
                TOKEN.encode() + b"\r\n\r\n")
-        last = b"GET /nothing-here HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        last = b"GET /nothing-here HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         reply = raw_exchange(self.daemon.port, get * 3 + last)
         statuses = [int(s) for s in re.findall(rb"HTTP/1\.1 (\d{3}) ", reply)]
         self.assertEqual(statuses, [200, 200, 200, 404], reply[:500])
 
     def test_headers_over_8kib_are_431(self):
         request = (b"GET /v1/messages/" + self.known["id"].encode() + b" HTTP/1.1\r\n"
-                   b"Host: test\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n"
+                   b"Host: localhost\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n"
                    b"X-Padding: " + b"p" * (9 * 1024) + b"\r\n\r\n")
         reply = raw_exchange(self.daemon.port, request)
         self.assertEqual(status_of(reply), 431, reply[:300])
 
     def test_headers_just_under_the_limit_are_served(self):
         request = (b"GET /v1/messages/" + self.known["id"].encode() + b" HTTP/1.1\r\n"
-                   b"Host: test\r\nConnection: close\r\nAuthorization: Bearer " + TOKEN.encode() +
+                   b"Host: localhost\r\nConnection: close\r\n"
+                   b"Authorization: Bearer " + TOKEN.encode() +
                    b"\r\nX-Padding: " + b"p" * (6 * 1024) + b"\r\n\r\n")
         reply = raw_exchange(self.daemon.port, request)
         self.assertEqual(status_of(reply), 200, reply[:300])
 
     def test_stalled_clients_are_disconnected_after_read_timeout(self):
         cases = {
-            "half a header block": b"POST /v1/messages HTTP/1.1\r\nHost: test\r\nContent-Le",
+            "half a header block": b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Le",
             "headers but half the body": (
-                b"POST /v1/messages HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " +
+                b"POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " +
                 TOKEN.encode() + b"\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 100\r\n\r\n{\"to\": {"),
         }
@@ -295,7 +296,7 @@ class ApiErrorsTest(unittest.TestCase):
     def test_trickling_client_is_disconnected_after_read_timeout(self):
         # One byte every 200 ms keeps an idle timer happy but not a whole-request deadline.
         request = (b"GET /v1/messages/" + self.known["id"].encode() + b" HTTP/1.1\r\n"
-                   b"Host: test\r\nX-Slow: " + b"s" * 200)
+                   b"Host: localhost\r\nX-Slow: " + b"s" * 200)
         closed_after = None
         with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5) as s:
             started = time.monotonic()

@@ -181,7 +181,7 @@ class TemplateDeliveryTest(unittest.TestCase):
                          "later/default/sms.txt": "Later"})
         self.daemon.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 5
-        while "templates not reloaded" not in self.daemon.log_since_start():
+        while "reload refused" not in self.daemon.log_since_start():
             self.assertLess(time.monotonic(), deadline, self.daemon.log_tail(10))
             time.sleep(0.05)
         self.assertIn("welcome/default/sms.txt:1", self.daemon.log_since_start())

@@ -183,6 +183,28 @@ TEST(TwilioInterpret, AcceptsWithTheSidAndHonoursRetryAfter) {
   EXPECT_NE(throttled.detail.find("msg 20429"), std::string::npos);
 }
 
+TEST(TwilioInterpret, A2xxWithoutASidIsNotTwilioAndIsRetried) {
+  auto provider = twilio();
+  ASSERT_TRUE(provider);
+  for (const char* body :
+       {"<html><body>Welcome to the hotel Wi-Fi</body></html>", "{}", R"({"sid":""})", ""}) {
+    Verdict verdict = provider->interpret(sms(), reply(200, body));
+    EXPECT_EQ(verdict.disposition, Disposition::Retry) << body;
+    EXPECT_TRUE(verdict.provider_message_id.empty()) << body;
+    EXPECT_NE(verdict.detail.find("without a message sid"), std::string::npos) << verdict.detail;
+  }
+}
+
+TEST(TwilioSettings, RefusesAListWhereOneValueBelongs) {
+  auto config = twilioConfig({});
+  config.settings["auth_token"].is_array = true;
+  config.settings["auth_token"].values = {"a", "b"};
+  auto provider = makeTwilioProvider(config);
+  ASSERT_FALSE(provider.ok());
+  EXPECT_EQ(provider.error().code, "setting:auth_token");
+  EXPECT_NE(provider.error().message.find("not a list"), std::string::npos);
+}
+
 TEST(TwilioInterpret, CountsSegmentsOfFailedAttempts) {
   auto provider = twilio();
   ASSERT_TRUE(provider);

@@ -600,8 +600,8 @@ TEST(ConfigLoader, ResolvesTemplatesDirAndCaFile) {
   Config none = parseOrDie(kBase);
   EXPECT_EQ(none.templates.dir, "") << "no templates unless configured";
   EXPECT_EQ(none.tls.ca_file, "") << "the system store unless configured";
-  Config config = parseOrDie(kBase + "[templates]\ndir = \"tpl\"\n[tls]\nca_file = \"/dev/null\"\n",
-                             "/srv/og");
+  Config config =
+      parseOrDie(kBase + "[templates]\ndir = \"tpl\"\n[tls]\nca_file = \"/dev/null\"\n", "/srv/og");
   EXPECT_EQ(config.templates.dir, "/srv/og/tpl");
   EXPECT_EQ(config.templates.dir_line, 10);
   EXPECT_EQ(config.tls.ca_file, "/dev/null");
@@ -844,6 +844,12 @@ TEST_F(ConfigFiles, ReportsMissingEmptyAndOddSecretFiles) {
   auto directory = parseSecret("adir");
   ASSERT_FALSE(directory.ok());
   EXPECT_THAT(directory.error().message, HasSubstr("is not a regular file"));
+
+  // A FIFO would block the start (or a reload) until someone writes to it.
+  ASSERT_EQ(::mkfifo((dir_ / "fifo.pass").c_str(), 0600), 0);
+  auto fifo = parseSecret("fifo.pass");
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_THAT(fifo.error().message, HasSubstr("is not a regular file"));
 
   write(dir_ / "huge.pass", std::string((1 << 20) + 1, 'x'), kOwnerOnly);
   auto huge = parseSecret("huge.pass");

@@ -55,8 +55,8 @@ TEST(Backoff, FullJitterBoundedByCap) {
     int attempt;
     double random;
     std::int64_t expected_ms;
-  } cases[] = {{1, 0.999, 999},   {2, 0.5, 1000},    {3, 0.5, 2000},
-               {7, 0.5, 30'000},  {20, 0.999, 59'940}, {1, 0.0, 0}};
+  } cases[] = {{1, 0.999, 999},  {2, 0.5, 1000},      {3, 0.5, 2000},
+               {7, 0.5, 30'000}, {20, 0.999, 59'940}, {1, 0.0, 0}};
   for (const auto& c : cases) {
     FixedRandom random(c.random);
     EXPECT_EQ(backoffDelay(retry, c.attempt, random).count(), c.expected_ms)
@@ -77,18 +77,30 @@ TEST(Transition, TableOfOutcomes) {
       {"retry backs off", message(2), verdict(Disposition::Retry), MessageStatus::Queued, 0, 1000},
       {"retry-after wins over a shorter backoff", message(1), verdict(Disposition::Retry, 2),
        MessageStatus::Queued, 0, 2000},
-      {"attempts exhausted, no fallback", message(3), verdict(Disposition::Retry),
-       MessageStatus::Failed, 0, {}},
+      {"attempts exhausted, no fallback",
+       message(3),
+       verdict(Disposition::Retry),
+       MessageStatus::Failed,
+       0,
+       {}},
       {"attempts exhausted falls back", message(3, {"email", "sms"}), verdict(Disposition::Retry),
        MessageStatus::Queued, 1, 0},
-      {"rejected, no fallback", message(1), verdict(Disposition::Rejected), MessageStatus::Failed,
-       0, {}},
+      {"rejected, no fallback",
+       message(1),
+       verdict(Disposition::Rejected),
+       MessageStatus::Failed,
+       0,
+       {}},
       {"rejected falls back", message(1, {"push", "sms"}), verdict(Disposition::Rejected),
        MessageStatus::Queued, 1, 0},
-      {"recipient dead on last channel", message(1, {"push", "sms"}, 1),
-       verdict(Disposition::RecipientDead), MessageStatus::Failed, 1, {}},
-      {"misconfigured keeps the message a minute", message(3),
-       verdict(Disposition::Misconfigured), MessageStatus::Queued, 0, 60'000},
+      {"recipient dead on last channel",
+       message(1, {"push", "sms"}, 1),
+       verdict(Disposition::RecipientDead),
+       MessageStatus::Failed,
+       1,
+       {}},
+      {"misconfigured keeps the message a minute", message(3), verdict(Disposition::Misconfigured),
+       MessageStatus::Queued, 0, 60'000},
   };
   for (auto& c : cases) {
     FixedRandom random(0.5);
@@ -108,9 +120,9 @@ TEST(Transition, TableOfOutcomes) {
 
 TEST(Transition, FallbackResetsChannelAttemptsAndExplains) {
   FixedRandom random(0.5);
-  auto finish = decideTransition(message(1, {"email", "sms"}), 1, "hook",
-                                 verdict(Disposition::Rejected), fromUnixMillis(kNow),
-                                 retryConfig(), random);
+  auto finish =
+      decideTransition(message(1, {"email", "sms"}), 1, "hook", verdict(Disposition::Rejected),
+                       fromUnixMillis(kNow), retryConfig(), random);
   EXPECT_EQ(finish.channel_attempts, 0);
   EXPECT_NE(finish.reason.find("falling back to sms"), std::string::npos) << finish.reason;
   EXPECT_NE(finish.reason.find("HTTP 503"), std::string::npos) << finish.reason;
@@ -130,8 +142,22 @@ TEST(Transition, ExpiresPastMaxAge) {
   FixedRandom random(0.5);
   auto m = message(1);
   m.created_at = fromUnixMillis(kNow - 3'599'000);
-  auto finish = decideTransition(m, 1, "hook", verdict(Disposition::Retry, 5),
-                                 fromUnixMillis(kNow), retryConfig(), random);
+  auto finish = decideTransition(m, 1, "hook", verdict(Disposition::Retry, 5), fromUnixMillis(kNow),
+                                 retryConfig(), random);
+  EXPECT_EQ(finish.new_status, MessageStatus::Expired);
+}
+
+TEST(Transition, AnOperatorRetryStartsTheAgeBudgetAgain) {
+  FixedRandom random(0.5);
+  auto m = message(1);
+  m.created_at = fromUnixMillis(kNow - 7'200'000);  // twice max_age ago
+  m.retried_at = fromUnixMillis(kNow - 60'000);
+  auto finish = decideTransition(m, 1, "hook", verdict(Disposition::Retry, 5), fromUnixMillis(kNow),
+                                 retryConfig(), random);
+  EXPECT_EQ(finish.new_status, MessageStatus::Queued) << finish.reason;
+  m.retried_at = fromUnixMillis(kNow - 3'599'000);
+  finish = decideTransition(m, 1, "hook", verdict(Disposition::Retry, 5), fromUnixMillis(kNow),
+                            retryConfig(), random);
   EXPECT_EQ(finish.new_status, MessageStatus::Expired);
 }
 
@@ -140,8 +166,8 @@ TEST(Transition, FailoverRetriesAtOnceOnTheNextProviderWithoutCountingTheAttempt
   auto retry = retryConfig();
   const auto now = fromUnixMillis(kNow);
   for (auto disposition : {Disposition::Retry, Disposition::Misconfigured}) {
-    auto finish = decideTransition(message(3), 3, "smtp-main", verdict(disposition, 30), now,
-                                   retry, random, /*failover_ready=*/true);
+    auto finish = decideTransition(message(3), 3, "smtp-main", verdict(disposition, 30), now, retry,
+                                   random, /*failover_ready=*/true);
     EXPECT_EQ(finish.new_status, MessageStatus::Queued);
     ASSERT_TRUE(finish.next_attempt_at);
     EXPECT_EQ(*finish.next_attempt_at, now) << "the other provider takes it now";
@@ -150,12 +176,12 @@ TEST(Transition, FailoverRetriesAtOnceOnTheNextProviderWithoutCountingTheAttempt
     EXPECT_NE(finish.reason.find("smtp-main is unavailable"), std::string::npos) << finish.reason;
   }
   // Final outcomes are not affected by an available alternative.
-  auto rejected = decideTransition(message(1), 1, "smtp-main", verdict(Disposition::Rejected),
-                                   now, retry, random, true);
+  auto rejected = decideTransition(message(1), 1, "smtp-main", verdict(Disposition::Rejected), now,
+                                   retry, random, true);
   EXPECT_EQ(rejected.new_status, MessageStatus::Failed);
   // Without an alternative, the attempt counts and backs off as usual.
-  auto alone = decideTransition(message(1), 1, "smtp-main", verdict(Disposition::Retry), now,
-                                retry, random, false);
+  auto alone = decideTransition(message(1), 1, "smtp-main", verdict(Disposition::Retry), now, retry,
+                                random, false);
   EXPECT_EQ(alone.channel_attempts, 1);
   ASSERT_TRUE(alone.next_attempt_at);
   EXPECT_GT(*alone.next_attempt_at, now);
