@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
@@ -164,7 +165,10 @@ void refuseConnection(typename Protocol::socket socket, std::shared_ptr<HttpServ
                                    });
     }
   };
-  if (server->refusing_ >= server->config_.max_connections) {
+  // Each refusal holds a socket and a 1 KiB buffer for at most a second; bounded separately from
+  // max_connections so that a small connection limit still answers a burst with 503s.
+  constexpr std::size_t kMaxRefusals = 1024;
+  if (server->refusing_ >= kMaxRefusals) {
     beast::error_code ignored;
     socket.close(ignored);  // even refusals are bounded
     return;
@@ -370,9 +374,31 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     http::async_write(
         stream_, *response,
         [self = this->shared_from_this(), response](beast::error_code ec, std::size_t) {
-          if (ec || !response->keep_alive()) return self->close();
+          if (ec) return self->close();
+          if (!response->keep_alive()) return self->lingerThenClose();
           self->waitForRequest();
         });
+  }
+
+  // A refusal may be written before the client finished sending its body (403, 413, 503
+  // overloaded). Closing with unread input would make the kernel reset the connection, and the
+  // client would see a broken pipe instead of the answer: stop sending, read and discard what
+  // still comes for a bounded time and amount, then close.
+  void lingerThenClose() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(Protocol::socket::shutdown_send, ignored);
+    stream_.expires_after(kLinger);
+    discardInput(0);
+  }
+
+  void discardInput(std::size_t so_far) {
+    stream_.async_read_some(asio::buffer(discard_), [self = this->shared_from_this(), so_far](
+                                                        beast::error_code ec, std::size_t n) {
+      if (!ec && so_far + n < self->server_->config_.max_body_bytes + kLingerSlack) {
+        return self->discardInput(so_far + n);
+      }
+      self->stream_.close();
+    });
   }
 
   void replyAndClose(Response res) {
@@ -393,7 +419,10 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   bool keep_alive_ = true;
   bool idle_ = false;
   bool holding_slot_ = false;
+  std::array<char, 4096> discard_;
   static constexpr bool kUnix = std::is_same_v<Protocol, local>;
+  static constexpr auto kLinger = std::chrono::seconds(2);
+  static constexpr std::size_t kLingerSlack = 64 * 1024;
 };
 
 }  // namespace
