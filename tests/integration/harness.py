@@ -455,6 +455,27 @@ class Daemon:
                               timeout=timeout, cwd=self.cwd)
 
 
+def test_failed(test):
+    """Whether the unittest.TestCase `test` has failed so far. Meant for cleanups, which run
+    after the test body, when its failures are already in the result (a failed subTest names its
+    parent)."""
+    result = getattr(test._outcome, "result", None)
+    return result is not None and any(
+        getattr(failed, "test_case", failed) is test
+        for failed, _ in result.errors + result.failures)
+
+
+def stop_after_test(test, daemon, on_failure=None):
+    """Stops `daemon` when `test` ends: a passed test cleans its directory up; a failed one keeps
+    it and prints the daemon's log (after calling `on_failure`, e.g. to print fakes' logs)."""
+    def finish():
+        failed = test_failed(test)
+        if failed and on_failure is not None:
+            on_failure()
+        daemon.__exit__(AssertionError if failed else None, None, None)
+    test.addCleanup(finish)
+
+
 def raw_exchange(port, data, read_timeout=5.0):
     """Sends raw bytes on a fresh connection and returns everything the server sends back until
     it closes the connection or `read_timeout` passes without data."""

@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from harness import (Daemon, ULID_RE, base_config, email_message, rfc3339)
+from harness import Daemon, ULID_RE, base_config, email_message, rfc3339, stop_after_test
 from fake_http import FakeHttpServer, Reply
 
 
@@ -29,16 +29,8 @@ class DeliveryTest(unittest.TestCase):
     def start_daemon(self, config):
         daemon = Daemon(config)
         daemon.__enter__()
-        self.addCleanup(self._finish_daemon, daemon)
+        stop_after_test(self, daemon)
         return daemon
-
-    def _finish_daemon(self, daemon):
-        # Cleanups run after the test body, so its failures are already in the result.
-        result = getattr(self._outcome, "result", None)
-        failed = result is not None and any(
-            getattr(test, "test_case", test) is self  # a failed subTest names its parent
-            for test, _ in result.errors + result.failures)
-        daemon.__exit__(AssertionError if failed else None, None, None)
 
     def assert_quiet(self, path, count, seconds=0.5):
         """Nothing more arrives at `path` for `seconds`."""

@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from harness import Daemon, ULID_RE, base_config, email_message
+from harness import Daemon, ULID_RE, base_config, email_message, stop_after_test
 from fake_smtp import FakeSmtpServer, Reply, header_block
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -118,17 +118,9 @@ class EmailTest(unittest.TestCase):
         except BaseException:
             daemon.cleanup(failed=True)
             raise
-        self.addCleanup(self._finish_daemon, daemon)
+        stop_after_test(self, daemon)
         return daemon
 
-    def _finish_daemon(self, daemon):
-        # Cleanups run after the test body, so its failures are already in the result; a failed
-        # test keeps the daemon's directory and prints its log.
-        result = getattr(self._outcome, "result", None)
-        failed = result is not None and any(
-            getattr(test, "test_case", test) is self
-            for test, _ in result.errors + result.failures)
-        daemon.__exit__(AssertionError if failed else None, None, None)
 
     def daemon_for(self, server, extra_templates=None, **provider_settings):
         return self.start_daemon(

@@ -20,7 +20,7 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, TOKEN_SHA256, email_message, rfc3339
+from harness import Daemon, TOKEN_SHA256, email_message, rfc3339, stop_after_test
 from fault_http import BigBody, FaultServer, Hang, Reset, Respond, Trickle
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,15 +78,9 @@ class FaultTestCase(unittest.TestCase):
     def start_daemon(self, config):
         daemon = Daemon(config)
         daemon.__enter__()
-        self.addCleanup(self._finish_daemon, daemon)
+        stop_after_test(self, daemon)
         return daemon
 
-    def _finish_daemon(self, daemon):
-        result = getattr(self._outcome, "result", None)
-        failed = result is not None and any(
-            getattr(test, "test_case", test) is self
-            for test, _ in result.errors + result.failures)
-        daemon.__exit__(AssertionError if failed else None, None, None)
 
     def daemon_for(self, server=None, **kwargs):
         server = server or self.bad

@@ -18,7 +18,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import Daemon, base_config
+from harness import Daemon, base_config, stop_after_test
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _FAKES = os.path.join(os.path.dirname(_HERE), "fakes")
@@ -176,21 +176,14 @@ class PushTestBase(unittest.TestCase):
     def start_daemon(self, config):
         daemon = Daemon(config)
         daemon.__enter__()
-        self.addCleanup(self._finish_daemon, daemon)
+        stop_after_test(self, daemon, on_failure=self._print_fake_logs)
         return daemon
 
-    def _finish_daemon(self, daemon):
-        # Cleanups run after the test body, so its failures are already in the result.
-        result = getattr(self._outcome, "result", None)
-        failed = result is not None and any(
-            getattr(test, "test_case", test) is self
-            for test, _ in result.errors + result.failures)
-        if failed:
-            # The PKI directory holding the fakes' logs goes away with the module.
-            for fake in self.fakes():
-                sys.stderr.write(f"\n--- {os.path.basename(fake.log_path)} tail ---\n"
-                                 f"{fake.log_tail()}\n--- end ---\n")
-        daemon.__exit__(AssertionError if failed else None, None, None)
+    def _print_fake_logs(self):
+        # The PKI directory holding the fakes' logs goes away with the module.
+        for fake in self.fakes():
+            sys.stderr.write(f"\n--- {os.path.basename(fake.log_path)} tail ---\n"
+                             f"{fake.log_tail()}\n--- end ---\n")
 
     def fakes(self):
         return [self.fake]

@@ -18,7 +18,7 @@ import tempfile
 import time
 import unittest
 
-from harness import TOKEN, TOKEN_SHA256, Client, Daemon, binary
+from harness import TOKEN, TOKEN_SHA256, Client, Daemon, binary, stop_after_test
 from fake_http import FakeHttpServer, Reply
 from fake_messenger import FakeMessenger
 from fake_sms import FakeSms
@@ -120,15 +120,9 @@ class SecretsTestBase(unittest.TestCase):
         except BaseException:
             daemon.cleanup(failed=True)
             raise
-        self.addCleanup(self._finish_daemon, daemon)
+        stop_after_test(self, daemon)
         return daemon
 
-    def _finish_daemon(self, daemon):
-        result = getattr(self._outcome, "result", None)
-        failed = result is not None and any(
-            getattr(test, "test_case", test) is self
-            for test, _ in result.errors + result.failures)
-        daemon.__exit__(AssertionError if failed else None, None, None)
 
     def client(self, daemon, token=API_TOKEN):
         client = RecordingClient(daemon.port, self.replies, token=token)

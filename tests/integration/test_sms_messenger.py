@@ -19,7 +19,7 @@ import time
 import unittest
 import urllib.parse
 
-from harness import FINAL_STATUSES, Daemon, base_config
+from harness import FINAL_STATUSES, Daemon, base_config, stop_after_test
 from fake_http import FakeHttpServer, Reply
 from fake_messenger import FakeMessenger
 from fake_sms import FakeSms, count_segments
@@ -98,15 +98,9 @@ class ProviderTestCase(unittest.TestCase):
         config["providers"] = {self.provider_name: dict(settings)}
         daemon = Daemon(config)
         daemon.__enter__()
-        self.addCleanup(self._finish_daemon, daemon)
+        stop_after_test(self, daemon)
         return daemon
 
-    def _finish_daemon(self, daemon):
-        result = getattr(self._outcome, "result", None)
-        failed = result is not None and any(
-            getattr(test, "test_case", test) is self
-            for test, _ in result.errors + result.failures)
-        daemon.__exit__(AssertionError if failed else None, None, None)
 
     def wait_attempts(self, daemon, message_id, count, timeout=10.0):
         """GET until `count` attempts have finished (outcome no longer in_flight)."""
