@@ -172,7 +172,7 @@ int runDaemon(config::Config initial, const channels::ProviderRegistry& registry
         admission.recordAttempt(customer_id, channel, accepted);
       });
   api::ApiHandlers handlers(current, templates, **store, dispatcher, admission, clock, ids);
-  handlers.setMetricsSource(makeMetricsSource(dispatcher, admission, **store, clock));
+  handlers.setMetricsSource(makeMetricsSource(dispatcher, admission, **store, recovery, clock));
   api::HttpServer server(io, config.server,
                          [&handlers](api::Request&& request, api::Respond respond) {
                            handlers.handle(std::move(request), std::move(respond));

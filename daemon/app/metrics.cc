@@ -47,7 +47,7 @@ void histogram(Writer& w, const char* name, const std::array<double, N>& bounds,
 
 std::string render(const dispatch::Dispatcher& dispatcher, const api::Admission& admission,
                    const store::StoreStats& store_stats, const store::QueueSnapshot* queue,
-                   SysTime now) {
+                   const store::RecoveryReport& recovery, SysTime now) {
   Writer w;
   const auto& stats = dispatcher.stats();
   w.family("omnigate_dispatch_outcomes_total", "counter",
@@ -127,6 +127,10 @@ std::string render(const dispatch::Dispatcher& dispatcher, const api::Admission&
   w.sample("omnigate_store_wal_bytes", "", store_stats.wal_bytes);
   w.family("omnigate_customers_cached", "gauge", "Customers held in memory for admission.");
   w.sample("omnigate_customers_cached", "", admission.cached());
+  w.family("omnigate_recovery_interrupted_attempts", "gauge",
+           "Attempts in flight when the previous process died, retried after this start: each "
+           "may reach its recipient twice (the only duplicate window).");
+  w.sample("omnigate_recovery_interrupted_attempts", "", recovery.interrupted);
   return w.take();
 }
 
@@ -151,15 +155,18 @@ std::string escapeLabel(std::string_view value) {
 
 api::ApiHandlers::MetricsSource makeMetricsSource(const dispatch::Dispatcher& dispatcher,
                                                   const api::Admission& admission,
-                                                  store::Store& store, const Clock& clock) {
-  return [&dispatcher, &admission, &store, &clock](std::function<void(std::string)> done) {
-    // Rendered when the snapshot arrives, so the store's counters are read after it: the
-    // commit histogram and the commit counter come from one read and always agree.
-    store.queueSnapshot([&, done = std::move(done)](Result<store::QueueSnapshot> queue) {
-      done(render(dispatcher, admission, store.stats(), queue ? &queue.value() : nullptr,
-                  clock.now()));
-    });
-  };
+                                                  store::Store& store,
+                                                  const store::RecoveryReport& recovery,
+                                                  const Clock& clock) {
+  return
+      [&dispatcher, &admission, &store, &recovery, &clock](std::function<void(std::string)> done) {
+        // Rendered when the snapshot arrives, so the store's counters are read after it: the
+        // commit histogram and the commit counter come from one read and always agree.
+        store.queueSnapshot([&, done = std::move(done)](Result<store::QueueSnapshot> queue) {
+          done(render(dispatcher, admission, store.stats(), queue ? &queue.value() : nullptr,
+                      recovery, clock.now()));
+        });
+      };
 }
 
 }  // namespace omnigate::app

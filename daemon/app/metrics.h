@@ -14,7 +14,9 @@ namespace omnigate::app {
 // Everything referenced must outlive the source (they all live as long as the daemon's run).
 api::ApiHandlers::MetricsSource makeMetricsSource(const dispatch::Dispatcher& dispatcher,
                                                   const api::Admission& admission,
-                                                  store::Store& store, const Clock& clock);
+                                                  store::Store& store,
+                                                  const store::RecoveryReport& recovery,
+                                                  const Clock& clock);
 
 // A Prometheus label value with backslash, double quote and newline escaped.
 std::string escapeLabel(std::string_view value);

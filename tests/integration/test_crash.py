@@ -5,6 +5,7 @@ import collections
 import http.client
 import os
 import random
+import re
 import threading
 import time
 import unittest
@@ -83,6 +84,7 @@ class CrashTest(unittest.TestCase):
         # that is now dead (the fake may log a request some milliseconds after the kill that
         # it was sent before).
         restart_times = []
+        interrupted_total = 0
         for round_no in range(ROUNDS):
             senders = [_Sender(daemon, round_no, t) for t in range(CLIENT_THREADS)]
             for s in senders:
@@ -101,6 +103,10 @@ class CrashTest(unittest.TestCase):
 
             restart_times.append(time.monotonic())
             daemon.restart()
+            metrics = daemon.request("GET", "/metrics", token=None).body.decode()
+            found = re.search(r"^omnigate_recovery_interrupted_attempts (\d+)$", metrics, re.M)
+            self.assertIsNotNone(found, "the duplicate window is reported in /metrics")
+            interrupted_total += int(found.group(1))
             # Acknowledged ⊆ stored: every 202 is readable after the crash.
             for key, message_id in acked.items():
                 resp = daemon.request("GET", f"/v1/messages/{message_id}")
@@ -165,7 +171,10 @@ class CrashTest(unittest.TestCase):
                     f"{earlier.json['attempt']} and {later.json['attempt']}, "
                     f"{later.at - earlier.at:.3f}s apart")
         print(f"{len(all_acked)} messages, {sum(deliveries.values())} deliveries, "
-              f"{len(duplicates)} duplicated by a kill")
+              f"{len(duplicates)} duplicated by a kill, {interrupted_total} attempts interrupted")
+        # Every extra copy is an attempt the metric counted as interrupted.
+        extra_copies = sum(n - 1 for n in duplicates.values())
+        self.assertLessEqual(extra_copies, interrupted_total)
 
         # Nothing is delivered again once sent.
         settled = sum(deliveries.values())
