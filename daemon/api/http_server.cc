@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -448,28 +449,17 @@ void HttpServer::Impl::accept(Acceptor& acceptor) {
   });
 }
 
-// systemd socket activation (the sd_listen_fds protocol: LISTEN_PID names us, LISTEN_FDS counts
-// the descriptors from 3). Returns false when not activated; then the configured addresses are
-// bound instead.
+// systemd socket activation (sd_listen_fds). Returns false when not activated; then the
+// configured addresses are bound instead.
 bool HttpServer::Impl::adoptSystemdSockets(Status& status) {
-  const char* pid_text = std::getenv("LISTEN_PID");
-  const char* fds_text = std::getenv("LISTEN_FDS");
-  if (pid_text == nullptr || fds_text == nullptr) return false;
-  long pid = std::strtol(pid_text, nullptr, 10);
-  long count = std::strtol(fds_text, nullptr, 10);
-  ::unsetenv("LISTEN_PID");  // children (none today) must not take them too
-  ::unsetenv("LISTEN_FDS");
-  ::unsetenv("LISTEN_FDNAMES");
-  if (pid != static_cast<long>(::getpid()) || count <= 0) return false;
-  constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
-  for (int fd = kFirstFd; fd < kFirstFd + count; ++fd) {
-    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // Unsets LISTEN_* (children must not take the sockets too) and marks them close-on-exec.
+  const int count = sd_listen_fds(1);
+  if (count <= 0) return false;
+  for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; ++fd) {
     sockaddr_storage address{};
     socklen_t length = sizeof(address);
-    int type = 0;
-    socklen_t type_length = sizeof(type);
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
-        ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_STREAM) {
+    if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
       spdlog::warn("api: socket activation fd {} is not a stream socket; ignored", fd);
       continue;
     }
