@@ -346,8 +346,18 @@ class SqliteStore::Impl {
       busy_since_ns_ = steadyNowNs();
       runBatch(batch);
       busy_since_ns_ = 0;
-      batch.clear();
+      releaseOnLoop(batch);
     }
+  }
+
+  // An operation's closures may hold the last reference to something that lives on the io
+  // thread (an HTTP session waiting for its answer): they are let go there, after the
+  // completions posted before them, never on this thread.
+  void releaseOnLoop(std::vector<Operation>& ops) {
+    if (ops.empty()) return;
+    auto spent = std::make_shared<std::vector<Operation>>(std::move(ops));
+    ops.clear();
+    post_([spent = std::move(spent)] {});
   }
 
   void runBatch(std::vector<Operation>& batch) {
@@ -383,6 +393,7 @@ class SqliteStore::Impl {
           std::vector<Operation> single;
           single.push_back(std::move(op));
           runBatch(single);
+          releaseOnLoop(single);
         }
         return;
       }
