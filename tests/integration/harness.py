@@ -480,20 +480,45 @@ def raw_exchange(port, data, read_timeout=5.0):
     """Sends raw bytes on a fresh connection and returns everything the server sends back until
     it closes the connection or `read_timeout` passes without data."""
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server may answer and close before reading everything; read its answer
-        chunks = []
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except (socket.timeout, ConnectionResetError):
-            pass
-        return b"".join(chunks)
+        return _exchange(s, data)
+
+
+def unix_exchange(path, data, read_timeout=5.0):
+    """raw_exchange over the daemon's Unix socket at `path`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(read_timeout)
+        s.connect(path)
+        return _exchange(s, data)
+
+
+def _exchange(s, data):
+    try:
+        s.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may answer and close before reading everything; read its answer
+    chunks = []
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return b"".join(chunks)
+
+
+def rss_kib(pid):
+    """The process's resident set (VmRSS) in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def status_of(raw_response):

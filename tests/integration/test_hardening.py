@@ -15,7 +15,8 @@ import time
 import unittest
 
 from harness import (FINAL_STATUSES, START_TIMEOUT, TOKEN, ULID_RE, Client, Daemon, binary,
-                     email_message, outbox_config, raw_exchange, status_of)
+                     email_message, outbox_config, raw_exchange, rss_kib, status_of,
+                     unix_exchange)
 
 
 def post_bytes(body, host=b"localhost", extra=b""):
@@ -26,35 +27,9 @@ def post_bytes(body, host=b"localhost", extra=b""):
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-def unix_exchange(path, data, read_timeout=5.0):
-    """Sends raw bytes over the daemon's Unix socket and returns the reply until close."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(read_timeout)
-        s.connect(path)
-        s.sendall(data)
-        chunks = []
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except socket.timeout:
-            pass
-        return b"".join(chunks)
-
-
 def header_of(raw_response, name):
     match = re.search(rb"\r\n" + name.encode() + rb":\s*([^\r]*)\r\n", raw_response, re.I)
     return match.group(1).decode() if match else None
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS in /proc/<pid>/status")
 
 
 class HostAndOriginTest(unittest.TestCase):

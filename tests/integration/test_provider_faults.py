@@ -20,7 +20,8 @@ import threading
 import time
 import unittest
 
-from harness import Daemon, TOKEN_SHA256, email_message, rfc3339, stop_after_test
+from harness import (Daemon, TOKEN_SHA256, email_message, fd_count, rfc3339, rss_kib,
+                     stop_after_test)
 from fault_http import BigBody, FaultServer, Hang, Reset, Respond, Trickle
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,18 +55,6 @@ def fault_config(bad_url, good_url, timeout=TIMEOUT, max_attempts=2, **bad_setti
 
 def sms_message(i):
     return {"to": {"phone": f"+7916{1000000 + i:07d}"}, "content": {"sms": {"text": f"m{i}"}}}
-
-
-def fd_count(pid):
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS in /proc/<pid>/status")
 
 
 class FaultTestCase(unittest.TestCase):

@@ -140,15 +140,17 @@ class NotifyTest(unittest.TestCase):
 
 
 class ReloadTest(unittest.TestCase):
-    def test_new_token_channels_and_provider_apply_on_reload(self):
+    def test_new_token_provider_and_log_level_apply_on_reload(self):
         config = outbox_config()
         with Daemon(config) as daemon:
             first = daemon.send(email_message())
             daemon.wait_status(first["id"], "sent")
             self.assertTrue(os.path.exists(daemon.path("outbox", "email", first["id"] + ".json")))
 
+            self.assertNotIn("sd_notify:", daemon.log_since_start(), "debug is off at info")
             config["api"]["tokens"] = [token_entry("rotated", "rotated-token")]
             config["providers"]["box"]["dir"] = "outbox-after"
+            config["log"] = {"level": "debug"}
             daemon.write_config(config)
             os.kill(daemon.proc.pid, signal.SIGHUP)
             deadline = time.monotonic() + 5
@@ -157,6 +159,11 @@ class ReloadTest(unittest.TestCase):
                 self.assertLess(time.monotonic(), deadline, daemon.log_tail())
                 time.sleep(0.05)
 
+            # The new level applies to the reload's own READY notification.
+            deadline = time.monotonic() + 5
+            while "sd_notify: READY=1" not in daemon.log_since_start():
+                self.assertLess(time.monotonic(), deadline, "[log] level did not reload")
+                time.sleep(0.05)
             self.assertEqual(daemon.request("GET", f"/v1/messages/{first['id']}").status, 401,
                              "the old token is gone after the reload")
             client = daemon.client(token="rotated-token")
