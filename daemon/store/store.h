@@ -280,6 +280,9 @@ class Store {
   virtual void finishAttempt(AttemptFinish finish, Callback<Ok> done) = 0;
   virtual void applyReceipt(Receipt receipt, Callback<ReceiptResult> done) = 0;
   // Customers. Ids that were merged resolve to the survivor.
+  // Answered ahead of writes still queued (it never waits for their commit): the caller must
+  // have no uncommitted write to this customer in flight, as Admission guarantees by loading
+  // only a customer none of whose work is pending.
   virtual void loadCustomer(std::string id, Callback<std::optional<CustomerRecord>> done) = 0;
   virtual void findCustomer(std::vector<std::pair<std::string, std::string>> contacts,
                             Callback<std::optional<std::string>> done) = 0;

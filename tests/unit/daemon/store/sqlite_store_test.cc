@@ -359,6 +359,82 @@ TEST_F(SqliteStoreTest, GarbageFileIsRefusedAndLeftUntouched) {
   EXPECT_EQ(fs::file_size(path_), 8192u);
 }
 
+// Schema version 4 kept messages WITHOUT ROWID; version 5 rebuilds it as a rowid table. A store
+// as version 4 left it (rebuilt here from a current one) opens with every message intact.
+TEST_F(SqliteStoreTest, VersionFourStoreIsMigratedWithItsMessages) {
+  openOrDie();
+  auto first = newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1", "shop:k1", "hash-a");
+  first.customer_id = "c-1";
+  first.cancel_keys = {"order-1"};
+  first.expires_at = fromUnixMillis(kNow + 60'000);
+  submit(first);
+  submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA2"));
+  ASSERT_EQ(claim("01KAAAAAAAAAAAAAAAAAAAAAA2").outcome, ClaimOutcome::Claimed);
+  store_->close();
+  store_.reset();
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  const char* to_version_four = R"sql(
+BEGIN;
+CREATE TABLE v4 (
+  id TEXT PRIMARY KEY, idempotency_key TEXT UNIQUE, request_hash TEXT NOT NULL,
+  customer_id TEXT NOT NULL DEFAULT '', category TEXT NOT NULL, priority TEXT NOT NULL,
+  status TEXT NOT NULL, plan TEXT NOT NULL, channel_index INTEGER NOT NULL DEFAULT 0,
+  channel_attempts INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL, decision TEXT NOT NULL,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, send_at INTEGER, expires_at INTEGER,
+  next_attempt_at INTEGER, cancel_keys TEXT NOT NULL DEFAULT '', retried_at INTEGER
+) WITHOUT ROWID;
+INSERT INTO v4 SELECT * FROM messages;
+DROP TABLE messages;
+ALTER TABLE v4 RENAME TO messages;
+CREATE INDEX messages_due ON messages (next_attempt_at, id) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX messages_sending ON messages (status) WHERE status = 'sending';
+CREATE INDEX messages_customer ON messages (customer_id, created_at) WHERE customer_id <> '';
+CREATE INDEX messages_status ON messages (status);
+PRAGMA user_version = 4;
+COMMIT;)sql";
+  ASSERT_EQ(sqlite3_exec(db, to_version_four, nullptr, nullptr, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  RecoveryReport report;
+  openOrDie(&report);
+  EXPECT_EQ(report.interrupted, 1);  // the claimed one, as after any crash
+  auto migrated = get("01KAAAAAAAAAAAAAAAAAAAAAA1");
+  EXPECT_EQ(migrated.customer_id, "c-1");
+  EXPECT_EQ(migrated.status, MessageStatus::Queued);
+  EXPECT_EQ(migrated.plan, (std::vector<std::string>{"email", "sms"}));
+  EXPECT_EQ(migrated.payload_json, first.payload_json);
+  EXPECT_EQ(migrated.expires_at, first.expires_at);
+  EXPECT_EQ(get("01KAAAAAAAAAAAAAAAAAAAAAA2").status, MessageStatus::Queued);
+  auto replay = submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA3", "shop:k1", "hash-a"));
+  EXPECT_EQ(replay.outcome, SubmitOutcome::Replayed);
+  EXPECT_EQ(replay.message.id, "01KAAAAAAAAAAAAAAAAAAAAAA1");
+  store_->close();
+  store_.reset();
+
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT (SELECT sql FROM sqlite_schema WHERE name = 'messages'), "
+                               "(SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'messages' "
+                               "AND type = 'index'), (SELECT cancel_keys FROM messages WHERE id = "
+                               "'01KAAAAAAAAAAAAAAAAAAAAAA1'), (SELECT user_version FROM "
+                               "pragma_user_version)",
+                               -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  const std::string sql = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  EXPECT_EQ(sql.find("WITHOUT ROWID"), std::string::npos) << sql;
+  EXPECT_EQ(sqlite3_column_int(stmt, 1), 6);  // two unique keys and the four named indexes
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2)), R"(["order-1"])");
+  EXPECT_EQ(sqlite3_column_int(stmt, 3), 5);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
 TEST_F(SqliteStoreTest, ManyConcurrentSubmitsAreGroupCommitted) {
   openOrDie();
   constexpr int kCount = 2000;
