@@ -26,6 +26,24 @@ Response jsonResponse(unsigned status, const json::value& body) {
   return res;
 }
 
+// `body` with one more member whose value is JSON text already (a stored decision trace, written
+// by json::serialize): spliced in, not parsed and serialized again for every accepted message.
+Response jsonResponseWith(unsigned status, const json::object& body, std::string_view key,
+                          std::string_view json_text) {
+  Response res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  std::string text = json::serialize(body);
+  text.pop_back();  // the closing brace
+  if (!body.empty()) text += ',';
+  text += json::serialize(json::string_view(key.data(), key.size()));
+  text += ':';
+  text.append(json_text.empty() ? std::string_view("[]") : json_text);
+  text += '}';
+  res.body() = std::move(text);
+  res.prepare_payload();
+  return res;
+}
+
 Response unavailable(std::string_view code, std::string_view message, int retry_after_s) {
   auto res = errorResponse(503, code, message);
   res.set(http::field::retry_after, std::to_string(retry_after_s));
@@ -644,13 +662,12 @@ void ApiHandlers::submitMessage(const std::shared_ptr<Intake>& intake, store::Ne
     json::object body{{"id", m.id},
                       {"status", store::toString(m.status)},
                       {"channel", m.channel()},
-                      {"plan", planToJson(m.plan)},
-                      {"decision", decisionToJson(m.decision_json)}};
+                      {"plan", planToJson(m.plan)}};
     if (!m.reason.empty()) body["reason"] = m.reason;
     if (m.send_at && m.status == store::MessageStatus::Scheduled) {
       body["send_at"] = formatRfc3339(*m.send_at);
     }
-    auto res = jsonResponse(202, body);
+    auto res = jsonResponseWith(202, body, "decision", m.decision_json);
     if (result->outcome == store::SubmitOutcome::Replayed) res.set("Idempotent-Replayed", "true");
     intake->respond(std::move(res));
     committed(created);

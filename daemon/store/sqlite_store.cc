@@ -923,21 +923,21 @@ void replaceContacts(SqliteStore::Impl& impl, const std::string& customer_id,
 
 void writeCustomerFromMessage(SqliteStore::Impl& impl, const NewMessage& message) {
   const auto now_ms = static_cast<int64_t>(toUnixMillis(message.created_at));
-  ensureCustomerRow(impl, message.customer_id, now_ms);
-  if (!message.customer_state_json.empty()) {
-    auto& stmt = impl.statement("UPDATE customers SET state = ?, updated_at = ? WHERE id = ?");
-    stmt.bind(1, message.customer_state_json);
-    stmt.bind(2, now_ms);
-    stmt.bind(3, message.customer_id);
-    stmt.exec();
-  }
-  if (!message.customer_profile_json.empty()) {
-    auto& stmt = impl.statement("UPDATE customers SET profile = ?, updated_at = ? WHERE id = ?");
-    stmt.bind(1, message.customer_profile_json);
-    stmt.bind(2, now_ms);
-    stmt.bind(3, message.customer_id);
-    stmt.exec();
-  }
+  // One statement per message on the intake path: an empty state or profile leaves the stored
+  // one as it is.
+  auto& upsert = impl.statement(
+      "INSERT INTO customers (id, state, profile, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (id) DO UPDATE SET "
+      "state = CASE WHEN excluded.state <> '' THEN excluded.state ELSE state END, "
+      "profile = CASE WHEN excluded.profile <> '' THEN excluded.profile ELSE profile END, "
+      "updated_at = CASE WHEN excluded.state <> '' OR excluded.profile <> '' "
+      "THEN excluded.updated_at ELSE updated_at END");
+  upsert.bind(1, message.customer_id);
+  upsert.bind(2, message.customer_state_json);
+  upsert.bind(3, message.customer_profile_json);
+  upsert.bind(4, now_ms);
+  upsert.bind(5, now_ms);
+  upsert.exec();
   for (const auto& [kind, value] : message.customer_contacts) {
     addContact(impl, message.customer_id, kind, value);
   }
