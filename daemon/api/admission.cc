@@ -11,8 +11,10 @@ namespace omnigate::api {
 
 namespace {
 // Idle customers kept in memory; beyond this an idle entry is dropped when its work finishes
-// and reloaded from the store on next use.
-constexpr std::size_t kMaxCachedCustomers = 100'000;
+// and reloaded from the store on next use. A reload is one indexed read answered ahead of the
+// store's pending writes, so a bigger cache bought no intake speed but cost ~1.3 KB per customer
+// (100 000 held 130 MB more under bench/run).
+constexpr std::size_t kMaxCachedCustomers = 10'000;
 }  // namespace
 
 policy::PolicyConfig makePolicyConfig(const config::Config& config) {
