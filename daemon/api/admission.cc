@@ -9,14 +9,6 @@
 
 namespace omnigate::api {
 
-namespace {
-// Idle customers kept in memory; beyond this an idle entry is dropped when its work finishes
-// and reloaded from the store on next use. A reload is one indexed read answered ahead of the
-// store's pending writes, so a bigger cache bought no intake speed but cost ~1.3 KB per customer
-// (100 000 held 130 MB more under bench/run).
-constexpr std::size_t kMaxCachedCustomers = 10'000;
-}  // namespace
-
 policy::PolicyConfig makePolicyConfig(const config::Config& config) {
   policy::PolicyConfig policy;
   policy.default_channels = config.default_channels;
@@ -29,8 +21,15 @@ policy::PolicyConfig makePolicyConfig(const config::Config& config) {
   return policy;
 }
 
-Admission::Admission(const config::Config& config, store::Store& store)
-    : store_(store), policy_config_(makePolicyConfig(config)) {}
+Admission::Admission(const config::Config& config, store::Store& store, const Clock& clock)
+    : store_(store),
+      clock_(clock),
+      // Beyond this an idle entry is dropped when its work finishes and reloaded on next use. A
+      // reload is one indexed read answered ahead of the store's pending writes, so a bigger
+      // cache bought no intake speed but cost ~1.3 KB per customer (bench/run: 100 000 cached
+      // held 130 MB more).
+      max_cached_(config.store.customer_cache),
+      policy_config_(makePolicyConfig(config)) {}
 
 void Admission::withCustomer(const std::string& id, Work work) {
   auto& entry = entries_[id];
@@ -49,7 +48,32 @@ void Admission::forget(const std::string& id) {
 void Admission::evictIfIdle(const std::string& id) {
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second->busy || !it->second->queue.empty()) return;
-  if (it->second->forget || entries_.size() > kMaxCachedCustomers) entries_.erase(it);
+  Entry& entry = *it->second;
+  if (!entry.forget && entries_.size() <= max_cached_) return;
+  if (!entry.forget && entry.loaded && entry.slot.has_profile && entry.slot.stats_dirty) {
+    return saveStatsThenEvict(id);
+  }
+  entries_.erase(it);
+}
+
+void Admission::saveStatsThenEvict(const std::string& id) {
+  withCustomer(id, [this](Result<CustomerSlot*> loaded, std::function<void()> done) {
+    if (!loaded || !(*loaded)->stats_dirty) return done();
+    CustomerSlot& customer = **loaded;
+    store::CustomerWrite write{customer.id, profileToStorage(customer.profile),
+                               contactKeys(customer.profile.contacts), clock_.now()};
+    store_.putCustomer(std::move(write),
+                       [&customer, done](Result<store::CustomerWriteResult> written) {
+                         if (!written) {
+                           spdlog::warn("customer {}: engagement counts not saved: {}",
+                                        customer.id, written.error().message);
+                         }
+                         // Saved, or given up on: either way the entry may go now (a failing
+                         // store must not keep it cycling through writes).
+                         customer.stats_dirty = false;
+                         done();
+                       });
+  });
 }
 
 void Admission::markContactDead(const std::string& customer_id, const std::string& channel,

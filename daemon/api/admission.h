@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "daemon/common/clock.h"
 #include "daemon/common/result.h"
 #include "daemon/config/config.h"
 #include "daemon/store/store.h"
@@ -26,8 +27,9 @@ policy::PolicyConfig makePolicyConfig(const config::Config& config);
 struct CustomerSlot {
   std::string id;            // the surviving id (merged ids resolve to it)
   bool has_profile = false;  // a profile was PUT (or built from inline contacts)
-  // profile.stats changed since the profile was last written; the next write carries it (a
-  // crash may lose a few counts, which only nudges channel ranking).
+  // profile.stats changed since the profile was last written; the next write carries it, or
+  // the eviction of the cached copy writes it (a crash may lose a few counts, which only
+  // nudges channel ranking).
   bool stats_dirty = false;
   policy::CustomerProfile profile;
   policy::CustomerState state;
@@ -38,7 +40,7 @@ class Admission {
   // `done` must be called exactly once when the work (and its store writes) has finished.
   using Work = std::function<void(Result<CustomerSlot*> slot, std::function<void()> done)>;
 
-  Admission(const config::Config& config, store::Store& store);
+  Admission(const config::Config& config, store::Store& store, const Clock& clock);
 
   // Runs `work` for customer `id` after every earlier piece of work for that person finished.
   void withCustomer(const std::string& id, Work work);
@@ -70,7 +72,12 @@ class Admission {
   void runNext(const std::string& id);
   void evictIfIdle(const std::string& id);
 
+  // Writes a customer's unsaved engagement counts before the entry is dropped.
+  void saveStatsThenEvict(const std::string& id);
+
   store::Store& store_;
+  const Clock& clock_;
+  std::size_t max_cached_;
   policy::PolicyConfig policy_config_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
 };

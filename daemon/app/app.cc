@@ -74,7 +74,8 @@ void keepFixedSettings(const config::Config& running, config::Config& fresh) {
            a.read_timeout != b.read_timeout || a.idle_timeout != b.idle_timeout ||
            a.max_connections != b.max_connections);
   keep("[store]",
-       running.store.path != fresh.store.path || running.store.max_batch != fresh.store.max_batch);
+       running.store.path != fresh.store.path || running.store.max_batch != fresh.store.max_batch ||
+           running.store.customer_cache != fresh.store.customer_cache);
   keep("[dispatch] window", running.dispatch.window != fresh.dispatch.window);
   keep("[tls] ca_file", running.tls.ca_file != fresh.tls.ca_file);
   keep("[plugins] load", running.plugins != fresh.plugins);
@@ -161,7 +162,7 @@ int runDaemon(config::Config initial, const channels::ProviderRegistry& registry
   auto transport = transport::makeCurlTransport(io, transport_options);
   dispatch::Dispatcher dispatcher(io, **store, *transport, clock, random, config, templates,
                                   std::move(providers.value()));
-  api::Admission admission(config, **store);
+  api::Admission admission(config, **store, clock);
   dispatcher.onRecipientDead([&admission, &clock](const std::string& customer_id,
                                                   const std::string& channel,
                                                   const std::string& recipient) {

@@ -55,6 +55,9 @@ struct ApiToken {
 struct StoreConfig {
   std::string path = "/var/lib/omnigate/omnigate.db";
   std::size_t max_batch = 1024;  // most operations committed in one transaction
+  // Idle customers whose profile and policy state stay in memory; the rest are read from the
+  // store when next needed.
+  std::size_t customer_cache = 10'000;
 };
 
 struct RetryConfig {

@@ -584,7 +584,7 @@ class Loader {
   }
 
   void readStore(const toml::table& table) {
-    checkKeys(table, "store", {"path", "max_batch"});
+    checkKeys(table, "store", {"path", "max_batch", "customer_cache"});
     if (const auto* node = table.get("path")) {
       std::string path = requireString(*node, "store.path");
       if (path.empty()) reject(*node, "store.path", "must name the SQLite database file");
@@ -593,6 +593,10 @@ class Loader {
     if (const auto* node = table.get("max_batch")) {
       config_.store.max_batch =
           static_cast<std::size_t>(requireInteger(*node, "store.max_batch", 1, 100'000));
+    }
+    if (const auto* node = table.get("customer_cache")) {
+      config_.store.customer_cache = static_cast<std::size_t>(
+          requireInteger(*node, "store.customer_cache", 0, 10'000'000));
     }
   }
 

@@ -204,6 +204,31 @@ class CustomerPolicyTest(unittest.TestCase):
         self.assertEqual(got["stats"]["push"]["attempts"], 3, got)
         self.assertEqual(got["stats"]["email"]["delivered"], 3, got)
 
+    def test_engagement_counts_survive_eviction_from_the_customer_cache(self):
+        # One idle customer in memory: c-1's counts exist only in its cached copy until c-1 is
+        # dropped, and dropping it must write them.
+        self.daemon.__exit__(None, None, None)
+        config = policy_config(self.fake)
+        config["store"] = {"path": "omnigate.db", "customer_cache": 1}
+        self.daemon = Daemon(config)
+        self.daemon.__enter__()
+        self.put_ok("c-2", {"contacts": {"email": "bob@example.com"}})
+        self.put_ok("c-1", {"contacts": {"email": "ann@example.com"}})
+        for _ in range(2):
+            sent = self.daemon.send(marketing())
+            self.daemon.wait_status(sent["id"], {"sent"})
+        deadline = time.monotonic() + 5
+        got = self.daemon.request("GET", "/v1/customers/c-1").json
+        while got.get("stats", {}).get("email", {}).get("attempts") != 2 and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+            got = self.daemon.request("GET", "/v1/customers/c-1").json
+        self.assertEqual(got["stats"]["email"], {"attempts": 2, "delivered": 2, "read": 0}, got)
+        # Read back from the database, not from memory: a restart holds nothing cached.
+        self.daemon.restart()
+        got = self.daemon.request("GET", "/v1/customers/c-1").json
+        self.assertEqual(got["stats"]["email"], {"attempts": 2, "delivered": 2, "read": 0}, got)
+
     def test_send_by_contact_finds_the_customer(self):
         self.put_ok("c-1")
         for _ in range(3):

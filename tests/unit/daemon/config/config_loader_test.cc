@@ -272,6 +272,8 @@ const RejectCase kRejectCases[] = {
      "allowed: 1 to 100000"},
     {"store_batch_large", true, "[store]\nmax_batch = 100001\n", 10, "store.max_batch",
      "100001 is out of range"},
+    {"store_customer_cache_negative", true, "[store]\ncustomer_cache = -1\n", 10,
+     "store.customer_cache", "allowed: 0 to 10000000"},
     // [retry]
     {"retry_base_zero", true, "[retry]\nbase = \"0s\"\n", 10, "retry.base", "at least 1ms"},
     {"retry_base_above_default_max", true, "[retry]\nbase = \"2h\"\n", 10, "retry.base",
@@ -443,6 +445,7 @@ TEST(ConfigLoader, MinimalConfigKeepsEveryDefault) {
   EXPECT_EQ(config.server.max_connections, defaults.server.max_connections);
   EXPECT_EQ(config.store.path, "/var/lib/omnigate/omnigate.db");
   EXPECT_EQ(config.store.max_batch, defaults.store.max_batch);
+  EXPECT_EQ(config.store.customer_cache, std::size_t{10'000});
   EXPECT_EQ(config.retry.base, Millis(30'000));
   EXPECT_EQ(config.retry.max, Millis(3'600'000));
   EXPECT_EQ(config.retry.max_attempts, 10);
