@@ -60,8 +60,8 @@ void Admission::saveStatsThenEvict(const std::string& id) {
   withCustomer(id, [this](Result<CustomerSlot*> loaded, std::function<void()> done) {
     if (!loaded || !(*loaded)->stats_dirty) return done();
     CustomerSlot& customer = **loaded;
-    store::CustomerWrite write{customer.id, profileToStorage(customer.profile),
-                               contactKeys(customer.profile.contacts), clock_.now()};
+    store::CustomerWrite write{customer.id, profileToStorage(customer.profile), {}, clock_.now(),
+                               /*profile_only=*/true};
     store_.putCustomer(std::move(write),
                        [&customer, done](Result<store::CustomerWriteResult> written) {
                          if (!written) {

@@ -971,11 +971,14 @@ void SqliteStore::findCustomer(std::vector<std::pair<std::string, std::string>> 
       std::move(done));
 }
 
+const std::vector<std::pair<std::string, std::string>> kNoContacts;
+
 void SqliteStore::putCustomer(CustomerWrite write, Callback<CustomerWriteResult> done) {
   impl_->enqueue<CustomerWriteResult>(
       [write = std::move(write)](Impl& impl) -> Result<CustomerWriteResult> {
         CustomerWriteResult result;
-        for (const auto& [kind, value] : write.contacts) {
+        const auto& checked = write.profile_only ? kNoContacts : write.contacts;
+        for (const auto& [kind, value] : checked) {
           auto owner = contactOwner(impl, kind, value);
           if (owner && *owner != write.id) {
             result.outcome = CustomerWriteOutcome::ContactTaken;
@@ -992,7 +995,7 @@ void SqliteStore::putCustomer(CustomerWrite write, Callback<CustomerWriteResult>
         stmt.bind(2, now_ms);
         stmt.bind(3, write.id);
         stmt.exec();
-        replaceContacts(impl, write.id, write.contacts);
+        if (!write.profile_only) replaceContacts(impl, write.id, write.contacts);
         return result;
       },
       std::move(done));
