@@ -1,9 +1,11 @@
 #pragma once
 
 // The SQLite backend of Store: one connection on one thread (Debian 12's SQLite 3.40 has the
-// WAL-reset bug that needs two connections, so there is never a second one), WAL with
-// synchronous=FULL, and group commit: whatever operations are queued when the thread wakes are
-// run in one BEGIN IMMEDIATE ... COMMIT, and their completions are posted only after COMMIT.
+// WAL-reset bug that needs two connections, so there is never a second one), WAL, and group
+// commit: whatever operations are queued when the thread wakes are run in one BEGIN IMMEDIATE
+// ... COMMIT. Durability is pipelined: COMMIT writes the WAL (synchronous=NORMAL), a second
+// thread fdatasyncs it, and completions are posted only after that sync, while the store
+// thread runs the next batch. Reads a caller marks safe (loadCustomer) answer at once.
 
 #include <condition_variable>
 #include <deque>
