@@ -1156,7 +1156,7 @@ void ApiHandlers::stats(Respond respond) {
     for (const auto& [name, p] : dispatcher_.providers()) {
       providers[name] = json::object{{"attempts", p->attempts},
                                      {"accepted", p->accepted},
-                                     {"in_flight", p->in_flight},
+                                     {"in_flight", p->sending},
                                      {"paused", p->paused_until > steady}};
     }
     json::object admitted;

@@ -91,7 +91,7 @@ std::string render(const dispatch::Dispatcher& dispatcher, const api::Admission&
       "omnigate_provider_paused", "gauge", "1 while the provider is paused.",
       [steady](const dispatch::ProviderState& p) { return p.paused_until > steady ? 1 : 0; });
   per_provider("omnigate_provider_in_flight", "gauge", "Requests in flight per provider.",
-               [](const dispatch::ProviderState& p) { return p.in_flight; });
+               [](const dispatch::ProviderState& p) { return p.sending; });
 
   if (queue) {
     w.family("omnigate_queue_messages", "gauge",

@@ -121,7 +121,10 @@ ProviderState* Dispatcher::pickProvider(const std::string& channel, SteadyTime n
       unblock_at = std::min(unblock_at.value_or(p.paused_until), p.paused_until);
       continue;
     }
-    if (p.in_flight >= p.max_concurrency) continue;  // a completion will pump again
+    // Claims run ahead of free send slots by up to half of max_concurrency (none for a provider
+    // limited to one request at a time); sendWhenSlotFree holds the sends themselves to
+    // max_concurrency. A completion will pump again.
+    if (p.in_flight >= p.max_concurrency + p.max_concurrency / 2) continue;
     if (p.rate > 0) {
       double elapsed = std::chrono::duration<double>(now - p.tokens_at).count();
       p.tokens = std::min(std::max(1.0, p.rate), p.tokens + elapsed * p.rate);
@@ -300,44 +303,67 @@ void Dispatcher::startAttempt(const store::DueJob& job, ProviderState* provider)
         return complete(message, attempt, provider, verdict);
       }
       request->timeout = provider->timeout;
-      transport_.submit(std::move(request.value()), [this, provider, message, attempt,
-                                                     outbound = std::move(outbound.value())](
-                                                        transport::Outcome outcome) {
-        channels::Verdict verdict;
-        if (std::holds_alternative<channels::TransportReply>(outcome)) {
-          verdict =
-              provider->provider->interpret(outbound, std::get<channels::TransportReply>(outcome));
-        } else if (stopping_) {
-          // Cut off by shutdown, not by the provider: retried after restart.
-          verdict.disposition = channels::Disposition::Retry;
-          verdict.provider_code = "shutdown";
-          verdict.detail = std::get<channels::TransportFailure>(outcome).detail;
-        } else {
-          const auto& failure = std::get<channels::TransportFailure>(outcome);
-          verdict = provider->provider->interpretFailure(outbound, failure);
-          // A destination we cannot reach at all is down for every message: pause the
-          // provider (circuit breaker) so the others of the channel take over.
-          const bool unreachable = !failure.request_may_have_been_sent &&
-                                   (failure.kind == channels::TransportErrorKind::Resolve ||
-                                    failure.kind == channels::TransportErrorKind::Connect ||
-                                    failure.kind == channels::TransportErrorKind::Tls);
-          if (unreachable && verdict.disposition == channels::Disposition::Retry) {
-            verdict.pause_provider = true;
+      auto send = [this, provider, message, attempt, request = std::move(request.value()),
+                   outbound = std::move(outbound.value())]() mutable {
+        transport_.submit(std::move(request), [this, provider, message, attempt,
+                                               outbound = std::move(outbound)](
+                                                  transport::Outcome outcome) {
+          releaseSendSlot(provider);
+          channels::Verdict verdict;
+          if (std::holds_alternative<channels::TransportReply>(outcome)) {
+            verdict = provider->provider->interpret(outbound,
+                                                    std::get<channels::TransportReply>(outcome));
+          } else if (stopping_) {
+            // Cut off by shutdown, not by the provider: retried after restart.
+            verdict.disposition = channels::Disposition::Retry;
+            verdict.provider_code = "shutdown";
+            verdict.detail = std::get<channels::TransportFailure>(outcome).detail;
+          } else {
+            const auto& failure = std::get<channels::TransportFailure>(outcome);
+            verdict = provider->provider->interpretFailure(outbound, failure);
+            // A destination we cannot reach at all is down for every message: pause the
+            // provider (circuit breaker) so the others of the channel take over.
+            const bool unreachable = !failure.request_may_have_been_sent &&
+                                     (failure.kind == channels::TransportErrorKind::Resolve ||
+                                      failure.kind == channels::TransportErrorKind::Connect ||
+                                      failure.kind == channels::TransportErrorKind::Tls);
+            if (unreachable && verdict.disposition == channels::Disposition::Retry) {
+              verdict.pause_provider = true;
+            }
           }
-        }
-        if (!message.customer_id.empty()) {
-          if (verdict.disposition == channels::Disposition::RecipientDead && on_recipient_dead_) {
-            on_recipient_dead_(message.customer_id, outbound.channel, outbound.recipient);
+          if (!message.customer_id.empty()) {
+            if (verdict.disposition == channels::Disposition::RecipientDead && on_recipient_dead_) {
+              on_recipient_dead_(message.customer_id, outbound.channel, outbound.recipient);
+            }
+            if (on_attempt_ && verdict.provider_code != "shutdown") {
+              on_attempt_(message.customer_id, outbound.channel,
+                          verdict.disposition == channels::Disposition::Accepted);
+            }
           }
-          if (on_attempt_ && verdict.provider_code != "shutdown") {
-            on_attempt_(message.customer_id, outbound.channel,
-                        verdict.disposition == channels::Disposition::Accepted);
-          }
-        }
-        complete(message, attempt, provider, verdict);
-      });
+          complete(message, attempt, provider, verdict);
+        });
+      };
+      sendWhenSlotFree(provider, std::move(send));
     });
   });
+}
+
+void Dispatcher::sendWhenSlotFree(ProviderState* provider, std::function<void()> send) {
+  if (provider->sending < provider->max_concurrency) {
+    ++provider->sending;
+    return send();
+  }
+  provider->waiting_to_send.push_back(std::move(send));
+}
+
+void Dispatcher::releaseSendSlot(ProviderState* provider) {
+  --provider->sending;
+  if (provider->waiting_to_send.empty()) return;
+  auto next = std::move(provider->waiting_to_send.front());
+  provider->waiting_to_send.pop_front();
+  ++provider->sending;
+  // Posted: this runs inside the transport's completion, which must not start a request.
+  boost::asio::post(io_, std::move(next));
 }
 
 void Dispatcher::withCredential(ProviderState* provider, std::function<void(Status)> then) {

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,7 +36,13 @@ struct ProviderState {
   double rate = 0;  // per second, 0 = unlimited
   Millis timeout{30'000};
 
+  // Claimed attempts not finished yet: up to 1.5 × max_concurrency, so the store's commit of a
+  // claim overlaps earlier sends instead of holding a send slot (claim ahead).
   int in_flight = 0;
+  // Requests handed to the transport and not answered yet: at most max_concurrency.
+  int sending = 0;
+  // Claimed attempts waiting for a send slot, in claim order.
+  std::deque<std::function<void()>> waiting_to_send;
   std::chrono::steady_clock::time_point paused_until{};
   int consecutive_pauses = 0;
   double tokens = 0;
@@ -114,6 +121,10 @@ class Dispatcher {
   bool hasReadyAlternative(const std::string& channel, const ProviderState* except,
                            SteadyTime now) const;
   void startAttempt(const store::DueJob& job, ProviderState* provider);
+  // Runs `send` now if the provider has a free send slot, else when one frees up.
+  void sendWhenSlotFree(ProviderState* provider, std::function<void()> send);
+  // A request of `provider` was answered: its slot goes to the next claimed attempt waiting.
+  void releaseSendSlot(ProviderState* provider);
   void failWithoutProvider(const store::DueJob& job);
   // Runs `then` once the provider holds a credential that is not due for refresh (at once for
   // providers without a credential source); the daemon performs token requests itself.
