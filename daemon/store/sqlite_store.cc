@@ -441,7 +441,7 @@ class SqliteStore::Impl {
 
   // Runs the batch's read-only operations in one read transaction and posts their completions
   // at once; the batch keeps only its writes.
-  void runReads(std::vector<Operation>& batch) {
+  void runReads(std::vector<Operation>& batch, bool inside_write_transaction = false) {
     auto first_read = std::stable_partition(batch.begin(), batch.end(),
                                             [](const Operation& op) { return !op.read_only; });
     if (first_read == batch.end()) return;
@@ -449,11 +449,13 @@ class SqliteStore::Impl {
                                  std::make_move_iterator(batch.end()));
     batch.erase(first_read, batch.end());
     bool in_transaction = false;
-    try {
-      db_->exec("BEGIN");
-      in_transaction = true;
-    } catch (const SQLite::Exception&) {
-      // Each read then runs on its own (autocommit) and reports its own error.
+    if (!inside_write_transaction) {
+      try {
+        db_->exec("BEGIN");
+        in_transaction = true;
+      } catch (const SQLite::Exception&) {
+        // Each read then runs on its own (autocommit) and reports its own error.
+      }
     }
     for (auto& op : reads) {
       try {
@@ -466,13 +468,35 @@ class SqliteStore::Impl {
     releaseOnLoop(reads);
   }
 
-  void runBatch(std::vector<Operation>& batch) {
+  // `extend`: while the syncer is still busy with the previous batch, operations that arrive
+  // join this transaction instead of waiting for their own; the COMMIT comes when the syncer is
+  // free (or the batch is full). Batches then grow to what one fdatasync takes, and the pages
+  // every commit rewrites (the ends of the indexes) are written once for all of them.
+  void runBatch(std::vector<Operation>& batch, bool extend = true) {
     std::vector<std::function<void()>> completions;
     completions.reserve(batch.size());
     const auto began = std::chrono::steady_clock::now();
     try {
       db_->exec("BEGIN IMMEDIATE");
       for (auto& op : batch) completions.push_back(op.run(*this));
+      while (extend && batch.size() < max_batch_) {
+        std::vector<Operation> more;
+        {
+          std::unique_lock lock(mutex_);
+          wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !syncing_; });
+          if (queue_.empty()) break;  // the syncer is free (or the store is closing)
+          while (!queue_.empty() && batch.size() + more.size() < max_batch_) {
+            more.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+        }
+        // Safe inside this transaction: a read-only operation reads nothing queued before it.
+        runReads(more, true);
+        for (auto& op : more) {
+          batch.push_back(std::move(op));
+          completions.push_back(batch.back().run(*this));
+        }
+      }
       db_->exec("COMMIT");
     } catch (const SQLite::Exception& e) {
       rollback();
@@ -489,7 +513,7 @@ class SqliteStore::Impl {
         // back) while deliveries of stored messages keep their state changes going.
         releaseReserve();
         retrying_full_ = true;
-        runBatch(batch);
+        runBatch(batch, false);
         retrying_full_ = false;
         return;
       }
@@ -498,7 +522,7 @@ class SqliteStore::Impl {
         for (auto& op : batch) {
           std::vector<Operation> single;
           single.push_back(std::move(op));
-          runBatch(single);
+          runBatch(single, false);
           releaseOnLoop(single);
         }
         return;
