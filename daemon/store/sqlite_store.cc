@@ -600,9 +600,9 @@ class SqliteStore::Impl {
       }
     }
     if (::fdatasync(wal_fd_) != 0) {
-      return makeError("storage_io_error",
-                       std::string("fdatasync of the write-ahead log failed: ") +
-                           std::strerror(errno));
+      return makeError(
+          "storage_io_error",
+          std::string("fdatasync of the write-ahead log failed: ") + std::strerror(errno));
     }
     return Ok{};
   }
