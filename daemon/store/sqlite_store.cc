@@ -2,6 +2,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -290,6 +291,9 @@ class SqliteStore::Impl {
   void start() {
     syncer_ = std::thread([this] { syncLoop(); });
     thread_ = std::thread([this] { loop(); });
+    // Named for top -H, perf and gdb.
+    ::pthread_setname_np(syncer_.native_handle(), "og-wal-sync");
+    ::pthread_setname_np(thread_.native_handle(), "og-store");
   }
 
   void stop() {
