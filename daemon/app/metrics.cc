@@ -117,7 +117,8 @@ std::string render(const dispatch::Dispatcher& dispatcher, const api::Admission&
   w.family("omnigate_store_max_batch", "gauge", "Most operations seen in one commit.");
   w.sample("omnigate_store_max_batch", "", store_stats.max_batch_seen);
   w.family("omnigate_store_commit_seconds", "histogram",
-           "Time from BEGIN to the end of COMMIT (fsync included) of each group commit.");
+           "Time from BEGIN of each group commit to the end of the fdatasync that made it "
+           "durable.");
   histogram(w, "omnigate_store_commit_seconds", store::StoreStats::kLatencyBounds,
             store_stats.latency_buckets, store_stats.latency_sum_seconds);
   w.family("omnigate_store_commit_batch_size", "histogram", "Operations per group commit.");
