@@ -180,24 +180,24 @@ bool validIdempotencyKey(std::string_view key) {
 
 // The route a request asked for with its ids replaced by placeholders, so the requests counter
 // of GET /metrics has a small, fixed set of label values.
-std::string routeTemplate(std::string_view path) {
+// Static strings only: the counter key of every request is built without allocating.
+std::string_view routeTemplate(std::string_view path) {
   auto starts = [path](std::string_view prefix) { return path.rfind(prefix, 0) == 0; };
   auto ends = [path](std::string_view suffix) {
     return path.size() >= suffix.size() &&
            path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/v1/messages" ||
-      path == "/v1/stats") {
-    return std::string(path);
+  for (std::string_view exact : {"/healthz", "/readyz", "/metrics", "/v1/messages", "/v1/stats"}) {
+    if (path == exact) return exact;
   }
   if (starts("/v1/callbacks/")) return "/v1/callbacks/{provider}";
   if (starts("/v1/messages/")) {
     return ends("/retry") ? "/v1/messages/{id}/retry" : "/v1/messages/{id}";
   }
   if (starts("/v1/customers/")) {
-    for (std::string_view sub : {"/merge", "/events", "/messages"}) {
-      if (ends(sub)) return "/v1/customers/{id}" + std::string(sub);
-    }
+    if (ends("/merge")) return "/v1/customers/{id}/merge";
+    if (ends("/events")) return "/v1/customers/{id}/events";
+    if (ends("/messages")) return "/v1/customers/{id}/messages";
     return "/v1/customers/{id}";
   }
   if (starts("/v1/templates/") && ends("/render")) return "/v1/templates/{id}/render";
@@ -247,9 +247,9 @@ void ApiHandlers::handle(Request&& request, Respond respond) {
   if (!url) return respond(errorResponse(400, "bad_request", "the request target is malformed"));
   const std::string path(url->encoded_path());
   const auto method = request.method();
-  Respond counted = [this, route = routeTemplate(path), verb = std::string(http::to_string(method)),
+  Respond counted = [this, route = routeTemplate(path), method,
                      respond = std::move(respond)](Response res) {
-    ++http_requests_[{route, verb, res.result_int()}];
+    ++http_requests_[{route, method, res.result_int()}];
     respond(std::move(res));
   };
   respond = std::move(counted);
@@ -1118,9 +1118,10 @@ void ApiHandlers::metrics(Respond respond) {
   counter(out, "omnigate_http_requests_total",
           "API answers by route template, method and status code.");
   for (const auto& [key, count] : http_requests_) {
-    const auto& [route, verb, code] = key;
-    out += "omnigate_http_requests_total{route=\"" + route + "\",method=\"" + verb + "\",code=\"" +
-           std::to_string(code) + "\"} " + std::to_string(count) + "\n";
+    const auto& [route, method, code] = key;
+    out += "omnigate_http_requests_total{route=\"" + std::string(route) + "\",method=\"" +
+           std::string(http::to_string(method)) + "\",code=\"" + std::to_string(code) + "\"} " +
+           std::to_string(count) + "\n";
   }
   auto reply = [respond = std::move(respond)](std::string body) {
     Response res{http::status::ok, 11};

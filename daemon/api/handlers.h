@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -86,7 +87,9 @@ class ApiHandlers {
   std::map<std::string, std::uint64_t> suppressed_by_reason_;
   std::uint64_t retried_ = 0;  // POST /v1/messages/{id}/retry that requeued a message
   // Answers by (route template, method, status code).
-  std::map<std::tuple<std::string, std::string, unsigned>, std::uint64_t> http_requests_;
+  // (route template, method, status) → answers. Route templates are static strings.
+  std::map<std::tuple<std::string_view, boost::beast::http::verb, unsigned>, std::uint64_t>
+      http_requests_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   bool ready_ = false;
   bool draining_ = false;
