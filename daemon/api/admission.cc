@@ -60,13 +60,16 @@ void Admission::saveStatsThenEvict(const std::string& id) {
   withCustomer(id, [this](Result<CustomerSlot*> loaded, std::function<void()> done) {
     if (!loaded || !(*loaded)->stats_dirty) return done();
     CustomerSlot& customer = **loaded;
-    store::CustomerWrite write{customer.id, profileToStorage(customer.profile), {}, clock_.now(),
+    store::CustomerWrite write{customer.id,
+                               profileToStorage(customer.profile),
+                               {},
+                               clock_.now(),
                                /*profile_only=*/true};
     store_.putCustomer(std::move(write),
                        [&customer, done](Result<store::CustomerWriteResult> written) {
                          if (!written) {
-                           spdlog::warn("customer {}: engagement counts not saved: {}",
-                                        customer.id, written.error().message);
+                           spdlog::warn("customer {}: engagement counts not saved: {}", customer.id,
+                                        written.error().message);
                          }
                          // Saved, or given up on: either way the entry may go now (a failing
                          // store must not keep it cycling through writes).
@@ -114,6 +117,28 @@ void Admission::markContactDead(const std::string& customer_id, const std::strin
 
 void Admission::recordAttempt(const std::string& customer_id, const std::string& channel,
                               bool accepted) {
+  if (!entries_.count(customer_id)) {
+    // Not in memory: counted in the stored profile, without loading the customer for it.
+    ++counts_in_store_[customer_id];
+    store_.changeCustomerProfile(
+        customer_id,
+        [channel, accepted](const std::string& stored) -> std::optional<std::string> {
+          auto profile = profileFromStorage(stored);
+          if (!profile) return std::nullopt;
+          auto& stats = profile->stats[channel];
+          ++stats.attempts;
+          if (accepted) ++stats.delivered;
+          return profileToStorage(*profile);
+        },
+        [this, customer_id](Result<Ok> written) {
+          if (!written) {
+            spdlog::warn("customer {}: engagement count not saved: {}", customer_id,
+                         written.error().message);
+          }
+          storeCountDone(customer_id);
+        });
+    return;
+  }
   withCustomer(customer_id,
                [channel, accepted](Result<CustomerSlot*> loaded, std::function<void()> done) {
                  if (loaded && (*loaded)->has_profile) {
@@ -124,6 +149,17 @@ void Admission::recordAttempt(const std::string& customer_id, const std::string&
                  }
                  done();
                });
+}
+
+void Admission::storeCountDone(const std::string& id) {
+  auto count = counts_in_store_.find(id);
+  if (count == counts_in_store_.end() || --count->second > 0) return;
+  counts_in_store_.erase(count);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || !it->second->waiting_for_counts) return;
+  it->second->waiting_for_counts = false;
+  it->second->busy = false;
+  runNext(id);
 }
 
 void Admission::runNext(const std::string& id) {
@@ -143,6 +179,10 @@ void Admission::runNext(const std::string& id) {
     Work work = std::move(entry.queue.front());
     entry.queue.pop_front();
     return work(&entry.slot, finished);
+  }
+  if (counts_in_store_.count(id)) {
+    entry.waiting_for_counts = true;  // storeCountDone runs this again
+    return;
   }
   store_.loadCustomer(id, [this, id,
                            finished](Result<std::optional<store::CustomerRecord>> loaded) {

@@ -65,6 +65,9 @@ class Admission {
     bool loaded = false;
     bool busy = false;
     bool forget = false;
+    // The load waits for counts written to the store for this customer (loads are answered
+    // ahead of queued writes, so it would miss them and a later profile write would undo them).
+    bool waiting_for_counts = false;
     CustomerSlot slot;
     std::deque<Work> queue;
   };
@@ -74,12 +77,16 @@ class Admission {
 
   // Writes a customer's unsaved engagement counts before the entry is dropped.
   void saveStatsThenEvict(const std::string& id);
+  // A store-side count for a customer who is not in memory has finished.
+  void storeCountDone(const std::string& id);
 
   store::Store& store_;
   const Clock& clock_;
   std::size_t max_cached_;
   policy::PolicyConfig policy_config_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  // Customers not in memory with engagement counts queued in the store: id → how many.
+  std::unordered_map<std::string, int> counts_in_store_;
 };
 
 }  // namespace omnigate::api

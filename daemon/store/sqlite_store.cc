@@ -1103,6 +1103,28 @@ void SqliteStore::findCustomer(std::vector<std::pair<std::string, std::string>> 
 
 const std::vector<std::pair<std::string, std::string>> kNoContacts;
 
+void SqliteStore::changeCustomerProfile(std::string id, ProfileChange change, Callback<Ok> done) {
+  impl_->enqueue<Ok>(
+      [id = std::move(id), change = std::move(change)](Impl& impl) -> Result<Ok> {
+        auto survivor = survivingCustomer(impl, id);
+        if (!survivor) return Ok{};
+        auto& read = impl.statement("SELECT profile FROM customers WHERE id = ?");
+        read.bind(1, *survivor);
+        if (!read.executeStep()) return Ok{};
+        const std::string stored = read.getColumn(0).getString();
+        read.reset();
+        if (stored.empty()) return Ok{};
+        auto changed = change(stored);
+        if (!changed) return Ok{};
+        auto& write = impl.statement("UPDATE customers SET profile = ? WHERE id = ?");
+        write.bind(1, *changed);
+        write.bind(2, *survivor);
+        write.exec();
+        return Ok{};
+      },
+      std::move(done));
+}
+
 void SqliteStore::putCustomer(CustomerWrite write, Callback<CustomerWriteResult> done) {
   impl_->enqueue<CustomerWriteResult>(
       [write = std::move(write)](Impl& impl) -> Result<CustomerWriteResult> {

@@ -51,6 +51,7 @@ class SqliteStore final : public Store {
   void findCustomer(std::vector<std::pair<std::string, std::string>> contacts,
                     Callback<std::optional<std::string>> done) override;
   void putCustomer(CustomerWrite write, Callback<CustomerWriteResult> done) override;
+  void changeCustomerProfile(std::string id, ProfileChange change, Callback<Ok> done) override;
   void eraseCustomer(std::string id, SysTime now, Callback<bool> done) override;
   void mergeCustomers(CustomerMerge merge, Callback<Ok> done) override;
   void customerMessages(std::string id, std::size_t limit,

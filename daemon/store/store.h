@@ -288,6 +288,11 @@ class Store {
   virtual void findCustomer(std::vector<std::pair<std::string, std::string>> contacts,
                             Callback<std::optional<std::string>> done) = 0;
   virtual void putCustomer(CustomerWrite write, Callback<CustomerWriteResult> done) = 0;
+  // Rewrites a stored profile in place: `change` gets the stored profile text on the store
+  // thread (so it must be self-contained) and returns the new text, or nullopt to leave it. A
+  // customer without a stored profile is left alone.
+  using ProfileChange = std::function<std::optional<std::string>(const std::string& profile)>;
+  virtual void changeCustomerProfile(std::string id, ProfileChange change, Callback<Ok> done) = 0;
   // Erases the profile, the contacts and the contents of the customer's messages; pending ones
   // are cancelled. The policy state stays (it holds no personal data). False: no such customer.
   virtual void eraseCustomer(std::string id, SysTime now, Callback<bool> done) = 0;

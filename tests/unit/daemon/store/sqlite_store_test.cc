@@ -17,8 +17,9 @@ constexpr std::int64_t kNow = 1795428000000;
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("omnigate-store-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("omnigate-store-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     path_ = (dir_ / "omnigate.db").string();
@@ -30,8 +31,8 @@ class SqliteStoreTest : public ::testing::Test {
 
   Result<std::unique_ptr<SqliteStore>> open(RecoveryReport* report = nullptr) {
     // Completions run on the store thread here; the tests wait on futures.
-    return SqliteStore::open({path_, 64, fromUnixMillis(kNow)},
-                             [](std::function<void()> f) { f(); }, report);
+    return SqliteStore::open(
+        {path_, 64, fromUnixMillis(kNow)}, [](std::function<void()> f) { f(); }, report);
   }
 
   void openOrDie(RecoveryReport* report = nullptr) {
@@ -86,9 +87,9 @@ class SqliteStoreTest : public ::testing::Test {
   void sendVia(const std::string& id, const std::string& provider_id, int segments = 0) {
     auto claimed = claim(id);
     ASSERT_EQ(claimed.outcome, ClaimOutcome::Claimed);
-    ASSERT_TRUE(finishSent(id, claimed.attempt_number, provider_id, segments,
-                           claimed.message.channel_index)
-                    .ok());
+    ASSERT_TRUE(
+        finishSent(id, claimed.attempt_number, provider_id, segments, claimed.message.channel_index)
+            .ok());
   }
 
   Result<Ok> finishSent(const std::string& id, int attempt, const std::string& provider_id,
@@ -336,9 +337,9 @@ TEST_F(SqliteStoreTest, SecondOpenOfTheSameDatabaseFailsFast) {
 TEST_F(SqliteStoreTest, ForeignDatabaseIsRefusedAndLeftUntouched) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1);", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1);", nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   auto before = fs::file_size(path_);
   auto opened = open();
@@ -357,6 +358,33 @@ TEST_F(SqliteStoreTest, GarbageFileIsRefusedAndLeftUntouched) {
   ASSERT_FALSE(opened.ok());
   EXPECT_EQ(opened.error().code, "store_corrupt");
   EXPECT_EQ(fs::file_size(path_), 8192u);
+}
+
+TEST_F(SqliteStoreTest, ChangeCustomerProfileRewritesOnlyAStoredProfile) {
+  openOrDie();
+  CustomerWrite write{"c-1", R"({"n":1})", {{"email", "a@example.com"}}, fromUnixMillis(kNow)};
+  ASSERT_TRUE(wait<CustomerWriteResult>([&](auto cb) { store_->putCustomer(write, cb); }).ok());
+  auto change = [](std::string to) {
+    return [to](const std::string& stored) -> std::optional<std::string> {
+      if (to.empty()) return std::nullopt;
+      return stored + "+" + to;
+    };
+  };
+  auto load = [&](const std::string& id) {
+    auto r = wait<std::optional<CustomerRecord>>([&](auto cb) { store_->loadCustomer(id, cb); });
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::nullopt;
+  };
+  ASSERT_TRUE(
+      wait<Ok>([&](auto cb) { store_->changeCustomerProfile("c-1", change("a"), cb); }).ok());
+  ASSERT_TRUE(
+      wait<Ok>([&](auto cb) { store_->changeCustomerProfile("c-1", change(""), cb); }).ok());
+  ASSERT_TRUE(
+      wait<Ok>([&](auto cb) { store_->changeCustomerProfile("c-2", change("b"), cb); }).ok());
+  auto stored = load("c-1");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->profile_json, R"({"n":1}+a)");
+  EXPECT_FALSE(load("c-2").has_value());  // no customer is created for a count
 }
 
 // Schema version 4 kept messages WITHOUT ROWID; version 5 rebuilds it as a rowid table. A store
