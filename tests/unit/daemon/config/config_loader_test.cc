@@ -12,6 +12,7 @@
 
 #include "channels/registry.h"
 #include "daemon/config/config.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace omnigate::config {
 namespace {
@@ -695,15 +696,6 @@ TEST(ConfigLoader, EmbeddedDefaultNeedsTheOutboxKind) {
 
 class ConfigFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("omnigate-config-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   fs::path write(const fs::path& path, const std::string& content, fs::perms mode) {
     fs::create_directories(path.parent_path());
     std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
@@ -720,7 +712,8 @@ class ConfigFiles : public ::testing::Test {
     return parse(secretConfig(file_value), dir_.string());
   }
 
-  fs::path dir_;
+  omnigate::testing::ScratchDir scratch_{"omnigate-config-test"};
+  const fs::path& dir_ = scratch_.path();
   static constexpr fs::perms kOwnerOnly = fs::perms::owner_read | fs::perms::owner_write;
 };
 

@@ -13,6 +13,7 @@
 
 #include "daemon/store/sqlite_store.h"
 #include "daemon/transport/transport.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace omnigate::dispatch {
 namespace {
@@ -71,11 +72,6 @@ class FixedRandom final : public Random {
 class DispatcherTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("omnigate-dispatch-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     auto opened = store::SqliteStore::open({(dir_ / "omnigate.db").string(), 64, clock_.now()},
                                            [this](std::function<void()> completion) {
                                              boost::asio::post(io_, std::move(completion));
@@ -89,7 +85,6 @@ class DispatcherTest : public ::testing::Test {
     if (store_) store_->close();
     io_.run_for(std::chrono::milliseconds(50));
     store_.reset();
-    fs::remove_all(dir_);
   }
 
   void startDispatcher(int max_concurrency) {
@@ -144,7 +139,8 @@ class DispatcherTest : public ::testing::Test {
     return found.value_or(store::MessageStatus::Failed);
   }
 
-  fs::path dir_;
+  omnigate::testing::ScratchDir scratch_{"omnigate-dispatch-test"};
+  const fs::path& dir_ = scratch_.path();
   boost::asio::io_context io_;
   // Without it the loop stops whenever it is momentarily out of work (a store completion is
   // still on its way from the store's threads) and never runs again.

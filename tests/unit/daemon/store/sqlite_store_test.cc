@@ -8,6 +8,8 @@
 #include <fstream>
 #include <future>
 
+#include "tests/unit/scratch_dir.h"
+
 namespace omnigate::store {
 namespace {
 
@@ -16,18 +18,8 @@ constexpr std::int64_t kNow = 1795428000000;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("omnigate-store-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    path_ = (dir_ / "omnigate.db").string();
-  }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  void SetUp() override { path_ = (dir_ / "omnigate.db").string(); }
+  void TearDown() override { store_.reset(); }
 
   Result<std::unique_ptr<SqliteStore>> open(RecoveryReport* report = nullptr) {
     // Completions run on the store thread here; the tests wait on futures.
@@ -121,7 +113,8 @@ class SqliteStoreTest : public ::testing::Test {
     return result.value();
   }
 
-  fs::path dir_;
+  omnigate::testing::ScratchDir scratch_{"omnigate-store-test"};
+  const fs::path& dir_ = scratch_.path();
   std::string path_;
   std::unique_ptr<SqliteStore> store_;
 };
