@@ -536,15 +536,6 @@ class SqliteStore::Impl {
     }
     {
       std::lock_guard lock(mutex_);
-      stats_.commits++;
-      stats_.operations += batch.size();
-      stats_.max_batch_seen = std::max<std::uint64_t>(stats_.max_batch_seen, batch.size());
-      std::size_t bucket = 0;
-      while (bucket < StoreStats::kBatchBounds.size() &&
-             static_cast<double>(batch.size()) > StoreStats::kBatchBounds[bucket]) {
-        ++bucket;
-      }
-      stats_.batch_buckets[bucket]++;
       syncing_ = true;
     }
     Committed committed{std::move(batch), std::move(completions), began};
@@ -580,7 +571,7 @@ class SqliteStore::Impl {
           failed_ = true;
           failAll(committed.ops, synced.error());
         } else {
-          recordLatency(committed.began);
+          recordDurable(committed);
           for (auto& completion : committed.completions) post_(std::move(completion));
         }
         releaseOnLoop(committed.ops);
@@ -611,10 +602,22 @@ class SqliteStore::Impl {
     return Ok{};
   }
 
-  void recordLatency(std::chrono::steady_clock::time_point began) {
+  // Counted when durable, all under one lock, so every counter and histogram of a stats()
+  // read describes the same commits.
+  void recordDurable(const Committed& committed) {
     const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - committed.began).count();
+    const std::size_t size = committed.ops.size();
     std::lock_guard lock(mutex_);
+    stats_.commits++;
+    stats_.operations += size;
+    stats_.max_batch_seen = std::max<std::uint64_t>(stats_.max_batch_seen, size);
+    std::size_t batch_bucket = 0;
+    while (batch_bucket < StoreStats::kBatchBounds.size() &&
+           static_cast<double>(size) > StoreStats::kBatchBounds[batch_bucket]) {
+      ++batch_bucket;
+    }
+    stats_.batch_buckets[batch_bucket]++;
     stats_.latency_sum_seconds += seconds;
     std::size_t bucket = 0;
     while (bucket < StoreStats::kLatencyBounds.size() &&
