@@ -118,6 +118,11 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
 
   // Why a request must be refused before its body is read, as a response; nullopt to serve it.
   std::optional<Response> screen(const Request& request, bool unix_socket) const;
+  // An error response sent by this layer, counted in refusals_.
+  Response refuse(unsigned status, std::string_view code, std::string_view message) const {
+    ++refusals_[{status, std::string(code)}];
+    return errorResponse(status, code, message, 11, false);
+  }
   bool hostAllowed(std::string_view host_header, bool callback) const;
 
   asio::io_context& io_;
@@ -130,6 +135,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   std::unordered_set<SessionBase*> sessions_;
   std::size_t pending_ = 0;   // requests whose headers were admitted and not yet answered
   std::size_t refusing_ = 0;  // connections being told 503 and closed
+  mutable HttpServer::Refusals refusals_;
   bool unix_from_systemd_ = false;
   std::vector<std::string> listen_hosts_;  // the address(es) the TCP listener is bound to
   std::string public_host_;                // host of server.public_url
@@ -174,6 +180,7 @@ void refuseConnection(typename Protocol::socket socket, std::shared_ptr<HttpServ
     socket.close(ignored);  // even refusals are bounded
     return;
   }
+  ++server->refusals_[{503, "overloaded"}];
   auto refusal = std::make_shared<Refusal>(std::move(socket), std::move(server));
   refusal->stream.expires_after(std::chrono::seconds(1));
   asio::async_write(refusal->stream, asio::buffer(kResponse),
@@ -216,10 +223,9 @@ std::optional<Response> HttpServer::Impl::screen(const Request& request, bool un
   }
   if (transfer_encodings > 1 || (transfer_encodings && content_length)) bad_framing = true;
   if (bad_framing) {
-    return errorResponse(400, "bad_request",
-                         "ambiguous message framing: Transfer-Encoding must be exactly 'chunked' "
-                         "and cannot be combined with Content-Length",
-                         11, false);
+    return refuse(400, "bad_request",
+                  "ambiguous message framing: Transfer-Encoding must be exactly 'chunked' and "
+                  "cannot be combined with Content-Length");
   }
   const std::string_view path = pathOf(request.target());
   // DNS rebinding: a browser tricked into calling us sends the attacker's name as Host, and
@@ -228,10 +234,9 @@ std::optional<Response> HttpServer::Impl::screen(const Request& request, bool un
     auto host = request.find(http::field::host);
     if (host != request.end() &&
         !hostAllowed(host->value(), path.rfind("/v1/callbacks/", 0) == 0)) {
-      return errorResponse(403, "forbidden_host",
-                           "Host '" + std::string(host->value()) +
-                               "' is not a name of this server (see server.allowed_hosts)",
-                           11, false);
+      return refuse(403, "forbidden_host",
+                    "Host '" + std::string(host->value()) +
+                        "' is not a name of this server (see server.allowed_hosts)");
     }
     auto origin = request.find(http::field::origin);
     if (origin != request.end()) {
@@ -239,16 +244,14 @@ std::optional<Response> HttpServer::Impl::screen(const Request& request, bool un
       while (!value.empty() && value.back() == '/') value.pop_back();
       const auto& allowed = config_.allowed_origins;
       if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-        return errorResponse(403, "forbidden_origin",
-                             "Origin '" + std::string(origin->value()) +
-                                 "' is not allowed (see server.allowed_origins)",
-                             11, false);
+        return refuse(403, "forbidden_origin",
+                      "Origin '" + std::string(origin->value()) +
+                          "' is not allowed (see server.allowed_origins)");
       }
     }
   }
   if (!isHealthPath(path) && pending_ >= config_.max_pending) {
-    auto res =
-        errorResponse(503, "overloaded", "too many requests in progress; retry shortly", 11, false);
+    auto res = refuse(503, "overloaded", "too many requests in progress; retry shortly");
     res.set(http::field::retry_after, "1");
     return res;
   }
@@ -341,21 +344,20 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       return close();
     }
     if (ec == http::error::body_limit) {
-      return replyAndClose(errorResponse(
-          413, "payload_too_large",
-          "the request body exceeds " + std::to_string(server_->config_.max_body_bytes) + " bytes",
-          11, false));
+      return replyAndClose(server_->refuse(413, "payload_too_large",
+                                           "the request body exceeds " +
+                                               std::to_string(server_->config_.max_body_bytes) +
+                                               " bytes"));
     }
     if (ec == http::error::header_limit) {
-      return replyAndClose(errorResponse(431, "headers_too_large",
-                                         "the request headers exceed " +
-                                             std::to_string(server_->config_.max_header_bytes) +
-                                             " bytes",
-                                         11, false));
+      return replyAndClose(server_->refuse(431, "headers_too_large",
+                                           "the request headers exceed " +
+                                               std::to_string(server_->config_.max_header_bytes) +
+                                               " bytes"));
     }
     if (ec) {
       return replyAndClose(
-          errorResponse(400, "bad_request", "malformed HTTP request: " + ec.message(), 11, false));
+          server_->refuse(400, "bad_request", "malformed HTTP request: " + ec.message()));
     }
     stream_.expires_never();
     auto request = parser_->release();
@@ -585,5 +587,6 @@ Status HttpServer::listen() { return impl_->listen(); }
 std::uint16_t HttpServer::tcpPort() const { return impl_->tcp_port_; }
 void HttpServer::stopAccepting() { impl_->stopAccepting(); }
 std::size_t HttpServer::activeConnections() const { return impl_->sessions_.size(); }
+const HttpServer::Refusals& HttpServer::refusals() const { return impl_->refusals_; }
 
 }  // namespace omnigate::api

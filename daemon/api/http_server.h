@@ -7,9 +7,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "daemon/common/result.h"
 #include "daemon/config/config.h"
@@ -36,6 +39,11 @@ class HttpServer {
   // Stops accepting and closes idle connections; requests being handled still get answers.
   void stopAccepting();
   std::size_t activeConnections() const;
+  // Requests answered by the HTTP layer itself, before any route saw them (bad framing, foreign
+  // Host or Origin, oversized head or body, malformed HTTP, overload): (status, error code) →
+  // count. Everything routed is counted by the handlers.
+  using Refusals = std::map<std::pair<unsigned, std::string>, std::uint64_t>;
+  const Refusals& refusals() const;
 
   class Impl;
 

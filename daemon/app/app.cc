@@ -73,9 +73,9 @@ void keepFixedSettings(const config::Config& running, config::Config& fresh) {
            a.max_body_bytes != b.max_body_bytes || a.max_header_bytes != b.max_header_bytes ||
            a.read_timeout != b.read_timeout || a.idle_timeout != b.idle_timeout ||
            a.max_connections != b.max_connections);
-  keep("[store]",
-       running.store.path != fresh.store.path || running.store.max_batch != fresh.store.max_batch ||
-           running.store.customer_cache != fresh.store.customer_cache);
+  keep("[store]", running.store.path != fresh.store.path ||
+                      running.store.max_batch != fresh.store.max_batch ||
+                      running.store.customer_cache != fresh.store.customer_cache);
   keep("[dispatch] window", running.dispatch.window != fresh.dispatch.window);
   keep("[tls] ca_file", running.tls.ca_file != fresh.tls.ca_file);
   keep("[plugins] load", running.plugins != fresh.plugins);
@@ -173,11 +173,12 @@ int runDaemon(config::Config initial, const channels::ProviderRegistry& registry
         admission.recordAttempt(customer_id, channel, accepted);
       });
   api::ApiHandlers handlers(current, templates, **store, dispatcher, admission, clock, ids);
-  handlers.setMetricsSource(makeMetricsSource(dispatcher, admission, **store, recovery, clock));
   api::HttpServer server(io, config.server,
                          [&handlers](api::Request&& request, api::Respond respond) {
                            handlers.handle(std::move(request), std::move(respond));
                          });
+  handlers.setMetricsSource(
+      makeMetricsSource(dispatcher, admission, **store, recovery, clock, server));
   if (auto listening = server.listen(); !listening) {
     spdlog::critical("{}", listening.error().message);
     (*store)->close();

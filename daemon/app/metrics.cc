@@ -47,8 +47,15 @@ void histogram(Writer& w, const char* name, const std::array<double, N>& bounds,
 
 std::string render(const dispatch::Dispatcher& dispatcher, const api::Admission& admission,
                    const store::StoreStats& store_stats, const store::QueueSnapshot* queue,
-                   const store::RecoveryReport& recovery, SysTime now) {
+                   const store::RecoveryReport& recovery, SysTime now,
+                   const api::HttpServer& server) {
   Writer w;
+  w.family("omnigate_http_refusals_total", "counter",
+           "Requests the HTTP layer answered itself before routing, by status and error code.");
+  for (const auto& [key, count] : server.refusals()) {
+    w.sample("omnigate_http_refusals_total",
+             label("code", std::to_string(key.first)) + "," + label("reason", key.second), count);
+  }
   const auto& stats = dispatcher.stats();
   w.family("omnigate_dispatch_outcomes_total", "counter",
            "Attempt outcomes as the dispatcher recorded them.");
@@ -154,20 +161,18 @@ std::string escapeLabel(std::string_view value) {
   return out;
 }
 
-api::ApiHandlers::MetricsSource makeMetricsSource(const dispatch::Dispatcher& dispatcher,
-                                                  const api::Admission& admission,
-                                                  store::Store& store,
-                                                  const store::RecoveryReport& recovery,
-                                                  const Clock& clock) {
-  return
-      [&dispatcher, &admission, &store, &recovery, &clock](std::function<void(std::string)> done) {
-        // Rendered when the snapshot arrives, so the store's counters are read after it: the
-        // commit histogram and the commit counter come from one read and always agree.
-        store.queueSnapshot([&, done = std::move(done)](Result<store::QueueSnapshot> queue) {
-          done(render(dispatcher, admission, store.stats(), queue ? &queue.value() : nullptr,
-                      recovery, clock.now()));
-        });
-      };
+api::ApiHandlers::MetricsSource makeMetricsSource(
+    const dispatch::Dispatcher& dispatcher, const api::Admission& admission, store::Store& store,
+    const store::RecoveryReport& recovery, const Clock& clock, const api::HttpServer& server) {
+  return [&dispatcher, &admission, &store, &recovery, &clock,
+          &server](std::function<void(std::string)> done) {
+    // Rendered when the snapshot arrives, so the store's counters are read after it: the
+    // commit histogram and the commit counter come from one read and always agree.
+    store.queueSnapshot([&, done = std::move(done)](Result<store::QueueSnapshot> queue) {
+      done(render(dispatcher, admission, store.stats(), queue ? &queue.value() : nullptr, recovery,
+                  clock.now(), server));
+    });
+  };
 }
 
 }  // namespace omnigate::app

@@ -4,7 +4,8 @@ import re
 import time
 import unittest
 
-from harness import Daemon, base_config, email_message  # first: it puts tests/fakes on the path
+from harness import (Daemon, base_config, email_message, outbox_config,  # first: tests/fakes
+                     raw_exchange)
 from fake_http import FakeHttpServer, Reply  # noqa: E402
 
 # Label values are quoted and may hold braces (route="/v1/messages/{id}").
@@ -131,6 +132,31 @@ class MetricsTest(unittest.TestCase):
             self.assertGreaterEqual(http['{route="/v1/messages/{id}",method="GET",code="200"}'], 2)
             self.assertEqual(http['{route="/v1/stats",method="GET",code="401"}'], 1)
             self.assertNotIn(sent["id"], "".join(http), "raw ids must not become labels")
+
+    def test_refusals_before_routing_are_counted(self):
+        with Daemon(outbox_config()) as daemon:
+            requests = [
+                (b"GET /healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n", b" 403 "),
+                (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Origin: https://evil.example\r\n\r\n", b" 403 "),
+                (b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b" 400 "),
+                (b"POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Length: 9999999\r\n\r\n{}", b" 413 "),
+            ]
+            for request, status in requests:
+                reply = raw_exchange(daemon.port, request, read_timeout=3.0)
+                self.assertIn(status, reply.split(b"\r\n", 1)[0], reply[:200])
+            m = wait_metrics(daemon, lambda s: True)
+            refusals = {labels: v for (name, labels), v in m.items()
+                        if name == "omnigate_http_refusals_total"}
+            self.assertEqual(refusals, {'{code="403",reason="forbidden_host"}': 1,
+                                        '{code="403",reason="forbidden_origin"}': 1,
+                                        '{code="400",reason="bad_request"}': 1,
+                                        '{code="413",reason="payload_too_large"}': 1})
+            # Refused before routing, so not in the per-route counter.
+            self.assertFalse(any(name == "omnigate_http_requests_total" and '"403"' in labels
+                                 for name, labels in m), m)
 
     def test_oldest_due_age_while_a_due_message_waits(self):
         config = base_config()
