@@ -1292,25 +1292,32 @@ namespace {}  // namespace
 void SqliteStore::submit(NewMessage message, Callback<SubmitResult> done) {
   impl_->enqueue<SubmitResult>(
       [message = std::move(message)](Impl& impl) -> Result<SubmitResult> {
-        if (!message.idempotency_key.empty()) {
-          if (auto earlier = findByIdempotencyKey(impl, message.idempotency_key)) {
-            SubmitResult result;
-            result.outcome = earlier->second == message.request_hash ? SubmitOutcome::Replayed
-                                                                     : SubmitOutcome::Conflict;
-            result.message = std::move(earlier->first);
-            return result;
-          }
-        }
+        // The message stored earlier under the same Idempotency-Key, as the answer to a repeat.
+        auto earlier = [&]() -> std::optional<SubmitResult> {
+          if (message.idempotency_key.empty()) return std::nullopt;
+          auto found = findByIdempotencyKey(impl, message.idempotency_key);
+          if (!found) return std::nullopt;
+          SubmitResult result;
+          result.outcome = found->second == message.request_hash ? SubmitOutcome::Replayed
+                                                                 : SubmitOutcome::Conflict;
+          result.message = std::move(found->first);
+          return result;
+        };
         if (!impl.reserveForIntake()) {
+          // A repeat is still answered while the disk is full: it stores nothing.
+          if (auto repeat = earlier()) return *repeat;
           return makeError("storage_full",
                            "the state directory is full (no room for the "
                            "delivery reserve); nothing was stored");
         }
+        // The key's UNIQUE index decides whether this is a repeat, so a new message costs no
+        // separate lookup.
         auto& stmt = impl.statement(
             "INSERT INTO messages (id, idempotency_key, request_hash, customer_id, category, "
             "priority, status, plan, reason, payload, decision, created_at, updated_at, "
             "send_at, expires_at, next_attempt_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (idempotency_key) DO NOTHING");
         stmt.bind(1, message.id);
         if (message.idempotency_key.empty()) {
           stmt.bind(2);
@@ -1334,7 +1341,10 @@ void SqliteStore::submit(NewMessage message, Callback<SubmitResult> done) {
         std::optional<SysTime> next;
         if (isPending(message.status)) next = message.send_at.value_or(message.created_at);
         bindOptionalTime(stmt, 16, next);
-        stmt.exec();
+        if (stmt.exec() == 0) {
+          if (auto repeat = earlier()) return *repeat;
+          return makeError("storage_error", "the message was not stored (no row inserted)");
+        }
         if (!message.cancel_keys.empty()) {
           auto& keys = impl.statement("UPDATE messages SET cancel_keys = ? WHERE id = ?");
           keys.bind(1, planToJson(message.cancel_keys));
