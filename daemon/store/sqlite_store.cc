@@ -387,6 +387,10 @@ class SqliteStore::Impl {
     }
     return snapshot_;
   }
+  std::optional<QueueSnapshot> lastSnapshot() const {
+    std::lock_guard lock(mutex_);
+    return snapshot_;
+  }
   void keepSnapshot(const QueueSnapshot& snapshot, std::chrono::steady_clock::duration took) {
     std::lock_guard lock(mutex_);
     snapshot_ = snapshot;
@@ -1658,11 +1662,16 @@ void SqliteStore::retry(std::string id, SysTime now, Callback<RetryResult> done)
 }
 
 void SqliteStore::queueSnapshot(Callback<QueueSnapshot> done) {
-  if (auto fresh = impl_->freshSnapshot()) {
-    impl_->post([done = std::move(done), snapshot = *fresh]() { done(snapshot); });
+  auto snapshot = impl_->freshSnapshot();
+  // A store stuck in one batch (a hung disk) must not stall every scrape behind it: the last
+  // snapshot, however old (its taken_at says), is better than no answer.
+  if (!snapshot && impl_->busyFor() > std::chrono::seconds(1)) snapshot = impl_->lastSnapshot();
+  if (snapshot) {
+    impl_->post([done = std::move(done), snapshot = *snapshot]() { done(snapshot); });
     return;
   }
-  impl_->enqueue<QueueSnapshot>(
+  // Counts are approximate by nature: answered ahead of queued writes, without a sync.
+  impl_->enqueueRead<QueueSnapshot>(
       [](Impl& impl) -> Result<QueueSnapshot> {
         if (auto fresh = impl.freshSnapshot()) return *fresh;  // another scrape just took one
         const auto began = std::chrono::steady_clock::now();

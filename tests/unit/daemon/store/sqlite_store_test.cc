@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <thread>
 
 #include "tests/unit/scratch_dir.h"
 
@@ -378,6 +379,43 @@ TEST_F(SqliteStoreTest, ChangeCustomerProfileRewritesOnlyAStoredProfile) {
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->profile_json, R"({"n":1}+a)");
   EXPECT_FALSE(load("c-2").has_value());  // no customer is created for a count
+}
+
+// A store stuck inside one batch (here: a profile change that does not return) still answers
+// a queue snapshot, with the last one it took, instead of holding the scrape behind the batch.
+TEST_F(SqliteStoreTest, QueueSnapshotWhileTheStoreIsStuckAnswersWithTheLastOne) {
+  openOrDie();
+  submit(newMessage("01KAAAAAAAAAAAAAAAAAAAAAA1"));
+  auto first = wait<QueueSnapshot>([&](auto cb) { store_->queueSnapshot(cb); });
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->by_status[static_cast<int>(MessageStatus::Queued)], 1);
+  CustomerWrite write{"c-1", "{}", {}, fromUnixMillis(kNow)};
+  ASSERT_TRUE(wait<CustomerWriteResult>([&](auto cb) { store_->putCustomer(write, cb); }).ok());
+
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::promise<void> entered;
+  store_->changeCustomerProfile(
+      "c-1",
+      [&entered, released](const std::string&) -> std::optional<std::string> {
+        entered.set_value();
+        released.wait();
+        return std::nullopt;
+      },
+      [](Result<Ok>) {});
+  entered.get_future().wait();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // past the snapshot's freshness
+
+  std::promise<Result<QueueSnapshot>> answered;
+  auto answer = answered.get_future();
+  store_->queueSnapshot([&answered](Result<QueueSnapshot> r) { answered.set_value(std::move(r)); });
+  const bool in_time = answer.wait_for(std::chrono::milliseconds(500)) == std::future_status::ready;
+  release.set_value();
+  ASSERT_TRUE(in_time) << "the scrape waited for the stuck batch";
+  auto stale = answer.get();
+  ASSERT_TRUE(stale.ok());
+  EXPECT_EQ(stale->taken_at, first->taken_at);
+  EXPECT_EQ(stale->by_status, first->by_status);
 }
 
 // Schema version 4 kept messages WITHOUT ROWID; version 5 rebuilds it as a rowid table. A store
