@@ -130,8 +130,15 @@ int runDaemon(config::Config initial, const channels::ProviderRegistry& registry
 
   store::RecoveryReport recovery;
   notify("STATUS=opening the store and recovering");
+  store::SqliteStoreOptions store_options{config.store.path, config.store.max_batch, clock.now()};
+  store_options.still_working = [] {
+    // A schema migration rebuilds tables (~20 s per million messages): each report moves the
+    // start deadline a minute ahead, so only a store that stops making progress times out.
+    notify("STATUS=opening the store: migrating or recovering a large database");
+    notify("EXTEND_TIMEOUT_USEC=60000000");
+  };
   auto store = store::SqliteStore::open(
-      {config.store.path, config.store.max_batch, clock.now()},
+      store_options,
       [&io](std::function<void()> completion) { asio::post(io, std::move(completion)); },
       &recovery);
   if (!store) {

@@ -746,7 +746,24 @@ Status checkForeignFile(SQLite::Database& db, const std::string& path) {
                                         " schema objects); refusing to touch it");
 }
 
-Status migrate(SQLite::Database& db) {
+struct StillWorking {
+  std::function<void()> report;
+  std::chrono::milliseconds every;
+  std::chrono::steady_clock::time_point last;
+
+  static int onProgress(void* self) {
+    auto& state = *static_cast<StillWorking*>(self);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - state.last >= state.every) {
+      state.last = now;
+      state.report();
+    }
+    return 0;  // go on
+  }
+};
+
+// `still_working` (may be null) hears of every migration step besides SQLite's progress ticks.
+Status migrate(SQLite::Database& db, StillWorking* still_working) {
   int version = db.execAndGet("PRAGMA user_version").getInt();
   constexpr int kLatest = std::size(kMigrations);
   if (version > kLatest) {
@@ -756,6 +773,7 @@ Status migrate(SQLite::Database& db) {
   }
   for (const auto& migration : kMigrations) {
     if (migration.version <= version) continue;
+    if (still_working) StillWorking::onProgress(still_working);
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
     db.exec(migration.sql);
     db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
@@ -818,11 +836,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
     // The default 2 MiB page cache is smaller than the hot part of a busy store (due messages,
     // customers being admitted): 32 MiB keeps it in memory and out of pread().
     db->exec("PRAGMA cache_size = -32768");
-    if (auto migrated = migrate(*db); !migrated) {
+    StillWorking still_working{options.still_working, options.still_working_every,
+                               std::chrono::steady_clock::now()};
+    if (still_working.report) {
+      // Every ~100k virtual machine instructions SQLite asks whether to go on; the answer is
+      // always yes, and the time since the last report decides whether to report again.
+      ::sqlite3_progress_handler(db->getHandle(), 100'000, &StillWorking::onProgress,
+                                 &still_working);
+    }
+    if (auto migrated = migrate(*db, still_working.report ? &still_working : nullptr); !migrated) {
+      ::sqlite3_progress_handler(db->getHandle(), 0, nullptr, nullptr);
       release();
       return migrated.error();
     }
     auto recovery = recover(*db, options.now);
+    ::sqlite3_progress_handler(db->getHandle(), 0, nullptr, nullptr);
     if (report) *report = recovery;
     ::chmod(options.path.c_str(), 0600);
     auto impl = std::make_unique<Impl>(std::move(db), lock_fd, options.max_batch,

@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,11 @@ struct SqliteStoreOptions {
   std::string path;
   std::size_t max_batch = 1024;
   SysTime now;  // for recovery bookkeeping
+  // Called at most every `still_working_every` while open() migrates or recovers, which can take
+  // minutes on a large store (a schema change rebuilds a table): the daemon keeps systemd's
+  // start timeout from expiring, which would kill it mid-migration again and again.
+  std::function<void()> still_working;
+  std::chrono::milliseconds still_working_every{5'000};
 };
 
 class SqliteStore final : public Store {

@@ -458,8 +458,18 @@ COMMIT;)sql";
       << sqlite3_errmsg(db);
   sqlite3_close(db);
 
+  // The migration reports that it is still working (the daemon extends systemd's start
+  // timeout with it); reported at every progress step here.
+  int reports = 0;
+  SqliteStoreOptions options{path_, 64, fromUnixMillis(kNow)};
+  options.still_working = [&reports] { ++reports; };
+  options.still_working_every = std::chrono::milliseconds(0);
   RecoveryReport report;
-  openOrDie(&report);
+  auto reopened = SqliteStore::open(
+      options, [](std::function<void()> f) { f(); }, &report);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  store_ = std::move(reopened.value());
+  EXPECT_GT(reports, 0);
   EXPECT_EQ(report.interrupted, 1);  // the claimed one, as after any crash
   auto migrated = get("01KAAAAAAAAAAAAAAAAAAAAAA1");
   EXPECT_EQ(migrated.customer_id, "c-1");
