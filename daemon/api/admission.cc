@@ -21,9 +21,8 @@ policy::PolicyConfig makePolicyConfig(const config::Config& config) {
   return policy;
 }
 
-Admission::Admission(const config::Config& config, store::Store& store, const Clock& clock)
+Admission::Admission(const config::Config& config, store::Store& store)
     : store_(store),
-      clock_(clock),
       // Beyond this an idle entry is dropped when its work finishes and reloaded on next use. A
       // reload is one indexed read answered ahead of the store's pending writes, so a bigger
       // cache bought no intake speed but cost ~1.3 KB per customer (bench/run: 100 000 cached
@@ -60,22 +59,22 @@ void Admission::saveStatsThenEvict(const std::string& id) {
   withCustomer(id, [this](Result<CustomerSlot*> loaded, std::function<void()> done) {
     if (!loaded || !(*loaded)->stats_dirty) return done();
     CustomerSlot& customer = **loaded;
-    store::CustomerWrite write{customer.id,
-                               profileToStorage(customer.profile),
-                               {},
-                               clock_.now(),
-                               /*profile_only=*/true};
-    store_.putCustomer(std::move(write),
-                       [&customer, done](Result<store::CustomerWriteResult> written) {
-                         if (!written) {
-                           spdlog::warn("customer {}: engagement counts not saved: {}", customer.id,
-                                        written.error().message);
-                         }
-                         // Saved, or given up on: either way the entry may go now (a failing
-                         // store must not keep it cycling through writes).
-                         customer.stats_dirty = false;
-                         done();
-                       });
+    // The cached profile is the current one (every write to it went through this queue).
+    store_.changeCustomerProfile(
+        customer.id,
+        [cached = profileToStorage(customer.profile)](const std::string&) {
+          return std::optional<std::string>(cached);
+        },
+        [&customer, done](Result<Ok> written) {
+          if (!written) {
+            spdlog::warn("customer {}: engagement counts not saved: {}", customer.id,
+                         written.error().message);
+          }
+          // Saved, or given up on: either way the entry may go now (a failing store must not
+          // keep it cycling through writes).
+          customer.stats_dirty = false;
+          done();
+        });
   });
 }
 

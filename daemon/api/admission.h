@@ -13,7 +13,6 @@
 #include <string>
 #include <unordered_map>
 
-#include "daemon/common/clock.h"
 #include "daemon/common/result.h"
 #include "daemon/config/config.h"
 #include "daemon/store/store.h"
@@ -40,7 +39,7 @@ class Admission {
   // `done` must be called exactly once when the work (and its store writes) has finished.
   using Work = std::function<void(Result<CustomerSlot*> slot, std::function<void()> done)>;
 
-  Admission(const config::Config& config, store::Store& store, const Clock& clock);
+  Admission(const config::Config& config, store::Store& store);
 
   // Runs `work` for customer `id` after every earlier piece of work for that person finished.
   void withCustomer(const std::string& id, Work work);
@@ -81,7 +80,6 @@ class Admission {
   void storeCountDone(const std::string& id);
 
   store::Store& store_;
-  const Clock& clock_;
   std::size_t max_cached_;
   policy::PolicyConfig policy_config_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;

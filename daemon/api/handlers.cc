@@ -18,20 +18,22 @@ namespace json = boost::json;
 
 namespace {
 
-Response jsonResponse(unsigned status, const json::value& body) {
+Response jsonTextResponse(unsigned status, std::string text) {
   Response res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
-  res.body() = json::serialize(body);
+  res.body() = std::move(text);
   res.prepare_payload();
   return res;
+}
+
+Response jsonResponse(unsigned status, const json::value& body) {
+  return jsonTextResponse(status, json::serialize(body));
 }
 
 // `body` with one more member whose value is JSON text already (a stored decision trace, written
 // by json::serialize): spliced in, not parsed and serialized again for every accepted message.
 Response jsonResponseWith(unsigned status, const json::object& body, std::string_view key,
                           std::string_view json_text) {
-  Response res{static_cast<http::status>(status), 11};
-  res.set(http::field::content_type, "application/json");
   std::string text = json::serialize(body);
   text.pop_back();  // the closing brace
   if (!body.empty()) text += ',';
@@ -39,9 +41,7 @@ Response jsonResponseWith(unsigned status, const json::object& body, std::string
   text += ':';
   text.append(json_text.empty() ? std::string_view("[]") : json_text);
   text += '}';
-  res.body() = std::move(text);
-  res.prepare_payload();
-  return res;
+  return jsonTextResponse(status, std::move(text));
 }
 
 Response unavailable(std::string_view code, std::string_view message, int retry_after_s) {

@@ -169,7 +169,7 @@ int runDaemon(config::Config initial, const channels::ProviderRegistry& registry
   auto transport = transport::makeCurlTransport(io, transport_options);
   dispatch::Dispatcher dispatcher(io, **store, *transport, clock, random, config, templates,
                                   std::move(providers.value()));
-  api::Admission admission(config, **store, clock);
+  api::Admission admission(config, **store);
   dispatcher.onRecipientDead([&admission, &clock](const std::string& customer_id,
                                                   const std::string& channel,
                                                   const std::string& recipient) {

@@ -362,8 +362,7 @@ void Dispatcher::releaseSendSlot(ProviderState* provider) {
   auto next = std::move(provider->waiting_to_send.front());
   provider->waiting_to_send.pop_front();
   ++provider->sending;
-  // Posted: this runs inside the transport's completion, which must not start a request.
-  boost::asio::post(io_, std::move(next));
+  next();  // the transport posts its completions, so this is not inside libcurl
 }
 
 void Dispatcher::withCredential(ProviderState* provider, std::function<void(Status)> then) {

@@ -616,19 +616,16 @@ class SqliteStore::Impl {
     stats_.commits++;
     stats_.operations += size;
     stats_.max_batch_seen = std::max<std::uint64_t>(stats_.max_batch_seen, size);
-    std::size_t batch_bucket = 0;
-    while (batch_bucket < StoreStats::kBatchBounds.size() &&
-           static_cast<double>(size) > StoreStats::kBatchBounds[batch_bucket]) {
-      ++batch_bucket;
-    }
-    stats_.batch_buckets[batch_bucket]++;
+    stats_.batch_buckets[bucketOf(static_cast<double>(size), StoreStats::kBatchBounds)]++;
     stats_.latency_sum_seconds += seconds;
-    std::size_t bucket = 0;
-    while (bucket < StoreStats::kLatencyBounds.size() &&
-           seconds > StoreStats::kLatencyBounds[bucket]) {
-      ++bucket;
-    }
-    stats_.latency_buckets[bucket]++;
+    stats_.latency_buckets[bucketOf(seconds, StoreStats::kLatencyBounds)]++;
+  }
+
+  // The histogram bucket of `value`: the first upper bound at or above it, past the end for +Inf.
+  template <std::size_t N>
+  static std::size_t bucketOf(double value, const std::array<double, N>& bounds) {
+    return static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) -
+                                    bounds.begin());
   }
 
   // Disk space held back for messages already stored: a full state directory must stop intake,
@@ -753,6 +750,7 @@ struct StillWorking {
 
   static int onProgress(void* self) {
     auto& state = *static_cast<StillWorking*>(self);
+    if (!state.report) return 0;
     const auto now = std::chrono::steady_clock::now();
     if (now - state.last >= state.every) {
       state.last = now;
@@ -762,8 +760,8 @@ struct StillWorking {
   }
 };
 
-// `still_working` (may be null) hears of every migration step besides SQLite's progress ticks.
-Status migrate(SQLite::Database& db, StillWorking* still_working) {
+// `still_working` hears of every migration step besides SQLite's progress ticks.
+Status migrate(SQLite::Database& db, StillWorking& still_working) {
   int version = db.execAndGet("PRAGMA user_version").getInt();
   constexpr int kLatest = std::size(kMigrations);
   if (version > kLatest) {
@@ -773,7 +771,7 @@ Status migrate(SQLite::Database& db, StillWorking* still_working) {
   }
   for (const auto& migration : kMigrations) {
     if (migration.version <= version) continue;
-    if (still_working) StillWorking::onProgress(still_working);
+    StillWorking::onProgress(&still_working);
     SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
     db.exec(migration.sql);
     db.exec("PRAGMA application_id = " + std::to_string(kApplicationId));
@@ -844,7 +842,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const SqliteStoreOptions&
       ::sqlite3_progress_handler(db->getHandle(), 100'000, &StillWorking::onProgress,
                                  &still_working);
     }
-    if (auto migrated = migrate(*db, still_working.report ? &still_working : nullptr); !migrated) {
+    if (auto migrated = migrate(*db, still_working); !migrated) {
       ::sqlite3_progress_handler(db->getHandle(), 0, nullptr, nullptr);
       release();
       return migrated.error();
@@ -1136,8 +1134,6 @@ void SqliteStore::findCustomer(std::vector<std::pair<std::string, std::string>> 
       std::move(done));
 }
 
-const std::vector<std::pair<std::string, std::string>> kNoContacts;
-
 void SqliteStore::changeCustomerProfile(std::string id, ProfileChange change, Callback<Ok> done) {
   impl_->enqueue<Ok>(
       [id = std::move(id), change = std::move(change)](Impl& impl) -> Result<Ok> {
@@ -1164,8 +1160,7 @@ void SqliteStore::putCustomer(CustomerWrite write, Callback<CustomerWriteResult>
   impl_->enqueue<CustomerWriteResult>(
       [write = std::move(write)](Impl& impl) -> Result<CustomerWriteResult> {
         CustomerWriteResult result;
-        const auto& checked = write.profile_only ? kNoContacts : write.contacts;
-        for (const auto& [kind, value] : checked) {
+        for (const auto& [kind, value] : write.contacts) {
           auto owner = contactOwner(impl, kind, value);
           if (owner && *owner != write.id) {
             result.outcome = CustomerWriteOutcome::ContactTaken;
@@ -1182,7 +1177,7 @@ void SqliteStore::putCustomer(CustomerWrite write, Callback<CustomerWriteResult>
         stmt.bind(2, now_ms);
         stmt.bind(3, write.id);
         stmt.exec();
-        if (!write.profile_only) replaceContacts(impl, write.id, write.contacts);
+        replaceContacts(impl, write.id, write.contacts);
         return result;
       },
       std::move(done));

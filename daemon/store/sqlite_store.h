@@ -7,9 +7,9 @@
 // thread fdatasyncs it, and completions are posted only after that sync, while the store
 // thread runs the next batch. Reads a caller marks safe (loadCustomer) answer at once.
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>

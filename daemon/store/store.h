@@ -178,7 +178,6 @@ struct CustomerWrite {
   std::string profile_json;
   std::vector<std::pair<std::string, std::string>> contacts;  // (kind, value), replaces the old
   SysTime now;
-  bool profile_only = false;  // the contacts did not change: `contacts` is ignored
 };
 enum class CustomerWriteOutcome { Written, ContactTaken };
 struct CustomerWriteResult {

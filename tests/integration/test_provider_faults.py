@@ -70,7 +70,6 @@ class FaultTestCase(unittest.TestCase):
         stop_after_test(self, daemon)
         return daemon
 
-
     def daemon_for(self, server=None, **kwargs):
         server = server or self.bad
         return self.start_daemon(fault_config(server.url("/email"), self.good.url("/sms"),
