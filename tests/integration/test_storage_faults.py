@@ -74,6 +74,9 @@ class DiskFullTest(unittest.TestCase):
         later = [d.send(email_message(text=f"later {i}", send_at=due))["id"] for i in range(3)]
         for message_id in before:
             d.wait_status(message_id, {"sent"})
+        keyed = email_message(text="keyed")
+        first = d.request("POST", "/v1/messages", keyed, headers={"Idempotency-Key": "full-1"})
+        self.assertEqual(first.status, 202, first)
 
         filler = os.path.join(self.state, "filler")
         fill(filler)
@@ -89,6 +92,13 @@ class DiskFullTest(unittest.TestCase):
             self.assertTrue(resp.headers.get("retry-after", "").isdigit(), resp.headers)
             refused += 1
         self.assertGreater(refused, 0, "a full disk never refused anything")
+        # A client retrying a request that was stored before the disk filled up is told it was
+        # stored (a replay writes nothing), not that the disk is full.
+        for _ in range(3):
+            again = d.request("POST", "/v1/messages", keyed, headers={"Idempotency-Key": "full-1"})
+            self.assertEqual(again.status, 202, again)
+            self.assertEqual(again.json["id"], first.json["id"])
+            self.assertEqual(again.headers.get("idempotent-replayed"), "true", again.headers)
         self.assertTrue(d.running(), "the daemon exited on a full disk")
         # Reads keep working while full.
         for message_id in before + acked:
@@ -111,7 +121,7 @@ class DiskFullTest(unittest.TestCase):
             time.sleep(0.2)
         after = resp.json["id"]
         # Everything acknowledged is delivered: before, while full, and after.
-        for message_id in before + later + acked + [after]:
+        for message_id in before + later + acked + [after, first.json["id"]]:
             d.wait_status(message_id, {"sent"}, timeout=15)
             self.assertTrue(delivered(outbox, message_id), f"{message_id} not in the outbox")
         d.stop()
