@@ -63,6 +63,86 @@ class HoldingTransport final : public transport::Transport {
   std::size_t peak_ = 0;
 };
 
+// The real store, except that the first `failing` claims fail as a broken disk would make them;
+// records when each claim was asked for.
+class FailingClaimsStore final : public store::Store {
+ public:
+  FailingClaimsStore(store::Store& real, int failing) : real_(real), failing_(failing) {}
+
+  void claim(store::ClaimRequest request, store::Callback<store::ClaimResult> done) override {
+    claimed_at.push_back(std::chrono::steady_clock::now());
+    if (failing_ > 0) {
+      --failing_;
+      return done(makeError("storage_io", "injected claim failure"));
+    }
+    real_.claim(std::move(request), std::move(done));
+  }
+  std::vector<std::chrono::steady_clock::time_point> claimed_at;
+
+  void submit(store::NewMessage m, store::Callback<store::SubmitResult> done) override {
+    real_.submit(std::move(m), std::move(done));
+  }
+  void get(std::string id, store::Callback<std::optional<store::MessageRecord>> done) override {
+    real_.get(std::move(id), std::move(done));
+  }
+  void cancel(std::string id, SysTime now, store::Callback<store::CancelResult> done) override {
+    real_.cancel(std::move(id), now, std::move(done));
+  }
+  void finishAttempt(store::AttemptFinish finish, store::Callback<Ok> done) override {
+    real_.finishAttempt(std::move(finish), std::move(done));
+  }
+  void applyReceipt(store::Receipt receipt, store::Callback<store::ReceiptResult> done) override {
+    real_.applyReceipt(std::move(receipt), std::move(done));
+  }
+  void loadCustomer(std::string id,
+                    store::Callback<std::optional<store::CustomerRecord>> done) override {
+    real_.loadCustomer(std::move(id), std::move(done));
+  }
+  void findCustomer(std::vector<std::pair<std::string, std::string>> contacts,
+                    store::Callback<std::optional<std::string>> done) override {
+    real_.findCustomer(std::move(contacts), std::move(done));
+  }
+  void putCustomer(store::CustomerWrite write,
+                   store::Callback<store::CustomerWriteResult> done) override {
+    real_.putCustomer(std::move(write), std::move(done));
+  }
+  void changeCustomerProfile(std::string id, ProfileChange change,
+                             store::Callback<Ok> done) override {
+    real_.changeCustomerProfile(std::move(id), std::move(change), std::move(done));
+  }
+  void eraseCustomer(std::string id, SysTime now, store::Callback<bool> done) override {
+    real_.eraseCustomer(std::move(id), now, std::move(done));
+  }
+  void mergeCustomers(store::CustomerMerge merge, store::Callback<Ok> done) override {
+    real_.mergeCustomers(std::move(merge), std::move(done));
+  }
+  void customerMessages(std::string id, std::size_t limit,
+                        store::Callback<std::vector<store::MessageRecord>> done) override {
+    real_.customerMessages(std::move(id), limit, std::move(done));
+  }
+  void applyCustomerEvent(store::CustomerEvent event,
+                          store::Callback<std::vector<std::string>> done) override {
+    real_.applyCustomerEvent(std::move(event), std::move(done));
+  }
+  void loadDue(std::optional<store::DueJob> after, std::size_t limit,
+               store::Callback<std::vector<store::DueJob>> done) override {
+    real_.loadDue(std::move(after), limit, std::move(done));
+  }
+  void retry(std::string id, SysTime now, store::Callback<store::RetryResult> done) override {
+    real_.retry(std::move(id), now, std::move(done));
+  }
+  void queueSnapshot(store::Callback<store::QueueSnapshot> done) override {
+    real_.queueSnapshot(std::move(done));
+  }
+  store::StoreStats stats() const override { return real_.stats(); }
+  void close() override { real_.close(); }
+  bool failed() const override { return real_.failed(); }
+
+ private:
+  store::Store& real_;
+  int failing_;
+};
+
 class FixedRandom final : public Random {
  public:
   double uniform() override { return 0.5; }
@@ -87,7 +167,8 @@ class DispatcherTest : public ::testing::Test {
     store_.reset();
   }
 
-  void startDispatcher(int max_concurrency) {
+  void startDispatcher(int max_concurrency) { startDispatcher(max_concurrency, *store_); }
+  void startDispatcher(int max_concurrency, store::Store& store) {
     auto state = std::make_unique<ProviderState>();
     state->name = "p";
     state->provider = std::make_unique<AcceptingProvider>();
@@ -95,7 +176,7 @@ class DispatcherTest : public ::testing::Test {
     provider_ = state.get();
     std::map<std::string, std::unique_ptr<ProviderState>> providers;
     providers.emplace("p", std::move(state));
-    dispatcher_ = std::make_unique<Dispatcher>(io_, *store_, transport_, clock_, random_, config_,
+    dispatcher_ = std::make_unique<Dispatcher>(io_, store, transport_, clock_, random_, config_,
                                                templates_, std::move(providers));
     dispatcher_->start();
   }
@@ -195,6 +276,19 @@ TEST_F(DispatcherTest, ProviderLimitedToOneRequestDoesNotClaimAhead) {
   EXPECT_EQ(status(first), store::MessageStatus::Sent);
   EXPECT_EQ(status(second), store::MessageStatus::Sent);
   EXPECT_EQ(transport_.peak(), 1u);
+}
+
+TEST_F(DispatcherTest, FailedClaimPausesClaimsForASecondThenTheMessageIsSent) {
+  const std::string id = submit(1);
+  FailingClaimsStore store(*store_, 1);
+  startDispatcher(4, store);
+  ASSERT_TRUE(runUntil([&] { return transport_.held() == 1; }));
+  transport_.answerOne();
+  ASSERT_TRUE(runUntil([&] { return dispatcher_->inFlight() == 0; }));
+  EXPECT_EQ(status(id), store::MessageStatus::Sent);
+  // One failed claim, then one that worked: not retried in a loop while the store fails.
+  ASSERT_EQ(store.claimed_at.size(), 2u);
+  EXPECT_GE(store.claimed_at[1] - store.claimed_at[0], std::chrono::milliseconds(950));
 }
 
 }  // namespace
