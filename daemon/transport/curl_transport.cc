@@ -35,19 +35,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
-#include <atomic>
-#include <condition_variable>
-#include <thread>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -569,8 +569,21 @@ class Engine : public std::enable_shared_from_this<Engine> {
     return makeFailure(kind, sent, std::move(detail));
   }
 
+  // A provider that said 2xx has taken the message, however long its reply: failing the
+  // attempt as too large would send the message again. Its reply is read up to the cap.
+  static bool acceptedButTooLarge(const Transfer& transfer, CURLcode code) {
+    if (code != CURLE_FILESIZE_EXCEEDED && !(code == CURLE_WRITE_ERROR && transfer.too_large)) {
+      return false;
+    }
+    long status = 0;
+    curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &status);
+    return status >= 200 && status < 300;
+  }
+
   static Outcome httpOutcome(Transfer& transfer, CURLcode code) {
-    if (code != CURLE_OK) return failureFor(transfer, code);
+    if (code != CURLE_OK && !acceptedButTooLarge(transfer, code)) {
+      return failureFor(transfer, code);
+    }
     CURL* easy = transfer.easy;
     long version = 0;
     curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
@@ -967,12 +980,12 @@ class Engine : public std::enable_shared_from_this<Engine> {
     CURLcode code = curl_easy_perform(easy);
     Outcome outcome;
     if (code == CURLE_ABORTED_BY_CALLBACK && progress.timed_out) {
-      outcome = makeFailure(TransportErrorKind::Timeout, established(easy),
-                            "no complete SMTP reply within " +
-                                std::to_string(job.timeout.count()) + " ms");
+      outcome = makeFailure(
+          TransportErrorKind::Timeout, established(easy),
+          "no complete SMTP reply within " + std::to_string(job.timeout.count()) + " ms");
     } else if (code == CURLE_ABORTED_BY_CALLBACK) {
-      outcome = makeFailure(TransportErrorKind::Local, established(easy),
-                            "transport shutting down");
+      outcome =
+          makeFailure(TransportErrorKind::Local, established(easy), "transport shutting down");
     } else {
       outcome = smtpOutcome(transfer, code);
     }
@@ -1048,10 +1061,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   std::mutex smtp_mutex_;
   std::condition_variable smtp_wake_;
-  std::deque<SmtpJob> smtp_queue_;          // guarded by smtp_mutex_
-  std::vector<std::thread> smtp_threads_;   // started and joined on the io_context thread
-  std::size_t smtp_idle_ = 0;               // guarded by smtp_mutex_
-  bool smtp_stopping_ = false;              // guarded by smtp_mutex_
+  std::deque<SmtpJob> smtp_queue_;                 // guarded by smtp_mutex_
+  std::vector<std::thread> smtp_threads_;          // started and joined on the io_context thread
+  std::size_t smtp_idle_ = 0;                      // guarded by smtp_mutex_
+  bool smtp_stopping_ = false;                     // guarded by smtp_mutex_
   std::atomic<bool> smtp_stopping_atomic_{false};  // read by curl's progress callback
   std::atomic<std::size_t> smtp_in_flight_{0};
 };

@@ -134,7 +134,7 @@ class Reset:
 
 
 class BigBody:
-    """200 with a `size`-byte body, written as fast as the client reads it; stops when the client
+    """`status` with a `size`-byte body, written as fast as the client reads it; stops when the client
     hangs up (recorded as peer_closed_at)."""
 
     def __init__(self, size=10 * 1000 * 1000, status=200):
@@ -156,7 +156,7 @@ class BigBody:
         return True
 
     def __repr__(self):
-        return f"BigBody({self.size})"
+        return f"BigBody({self.size}, {self.status})"
 
 
 _REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",

@@ -153,8 +153,23 @@ class BrokenRepliesTest(FaultTestCase):
         self.assertEqual(str(final["attempts"][0]["code"]), "reset", final)
         self.assertEqual(self.bad.count(), 2)
 
-    def test_ten_megabyte_reply_is_cut_and_classified_too_large(self):
-        self.bad.set_default(BigBody(10 * 1000 * 1000))
+    def test_ten_megabyte_accepted_reply_is_cut_and_counts_as_sent(self):
+        # The 2xx is the provider's acceptance: retrying because its body was too long to read
+        # would deliver the message twice.
+        self.bad.set_default(BigBody(10 * 1000 * 1000, status=200))
+        daemon = self.daemon_for()
+        rss_before = rss_kib(daemon.proc.pid)
+        accepted = daemon.send(email_message())
+        final = daemon.wait_status(accepted["id"], {"sent"}, timeout=10)
+        self.assertEqual([a["outcome"] for a in final["attempts"]], ["accepted"], final)
+        self.assertEqual(self.bad.count(), 1)
+        for arrival in self.bad.requests():
+            self.assertIsNotNone(arrival.peer_closed_at, arrival)
+        self.assertLess(rss_kib(daemon.proc.pid) - rss_before, 8 * 1024,
+                        "RSS grew by more than 8 MiB reading a reply capped at 1 MiB")
+
+    def test_ten_megabyte_error_reply_is_cut_and_classified_too_large(self):
+        self.bad.set_default(BigBody(10 * 1000 * 1000, status=502))
         daemon = self.daemon_for()
         rss_before = rss_kib(daemon.proc.pid)
         accepted = daemon.send(email_message())

@@ -301,7 +301,7 @@ TEST(CurlTransport, ConnectionClosedWithoutReplyIsAReset) {
 struct SizeCase {
   std::string name;
   ScriptedReply reply;
-  bool too_large;
+  bool too_large;  // fails as TooLarge; otherwise a reply with the body cut at the cap
 };
 
 class CurlTransportReplyCap : public ::testing::TestWithParam<SizeCase> {};
@@ -317,7 +317,11 @@ TEST_P(CurlTransportReplyCap, EnforcesMaxReplyBytes) {
   if (!GetParam().too_large) {
     const TransportReply* reply = replyOf(outcome);
     ASSERT_NE(reply, nullptr) << describe(outcome);
-    EXPECT_EQ(reply->body.size(), 1000u);
+    EXPECT_EQ(reply->status, GetParam().reply.status);
+    EXPECT_LE(reply->body.size(), 1000u);
+    const ScriptedReply& sent = GetParam().reply;
+    const std::string prefix = sent.huge_body_bytes > 0 ? std::string(1000, 'x') : sent.body;
+    EXPECT_EQ(reply->body, prefix.substr(0, reply->body.size()));
     return;
   }
   const TransportFailure* failure = failureOf(outcome);
@@ -331,10 +335,21 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         SizeCase{"ExactlyAtTheCap", {.body = std::string(1000, 'a')}, false},
         SizeCase{"ChunkedAtTheCap", {.body = std::string(1000, 'a'), .chunked = true}, false},
-        SizeCase{"DeclaredLengthOverTheCap", {.body = std::string(1001, 'a')}, true},
-        SizeCase{"ChunkedOverTheCap", {.body = std::string(1001, 'a'), .chunked = true}, true},
-        SizeCase{"HugeChunkedBody", {.chunked = true, .huge_body_bytes = 8 << 20}, true},
-        SizeCase{"HugeDeclaredBody", {.huge_body_bytes = 8 << 20}, true}),
+        // A 2xx is the provider's acceptance: read, cut at the cap, never failed (and retried).
+        SizeCase{"AcceptedDeclaredLengthOverTheCap", {.body = std::string(1001, 'a')}, false},
+        SizeCase{
+            "AcceptedChunkedOverTheCap", {.body = std::string(1001, 'a'), .chunked = true}, false},
+        SizeCase{"AcceptedHugeChunkedBody", {.chunked = true, .huge_body_bytes = 8 << 20}, false},
+        SizeCase{"AcceptedHugeDeclaredBody", {.huge_body_bytes = 8 << 20}, false},
+        SizeCase{
+            "ErrorDeclaredLengthOverTheCap", {.status = 500, .body = std::string(1001, 'a')}, true},
+        SizeCase{"ErrorChunkedOverTheCap",
+                 {.status = 503, .body = std::string(1001, 'a'), .chunked = true},
+                 true},
+        SizeCase{"ErrorHugeChunkedBody",
+                 {.status = 502, .chunked = true, .huge_body_bytes = 8 << 20},
+                 true},
+        SizeCase{"ErrorHugeDeclaredBody", {.status = 500, .huge_body_bytes = 8 << 20}, true}),
     [](const auto& info) { return info.param.name; });
 
 TEST(CurlTransport, RefusesAPrivateDestinationBeforeConnecting) {
