@@ -153,33 +153,31 @@ class BrokenRepliesTest(FaultTestCase):
         self.assertEqual(str(final["attempts"][0]["code"]), "reset", final)
         self.assertEqual(self.bad.count(), 2)
 
+    def send_against_ten_megabyte_reply(self, status, final_status):
+        """Sends one message to a provider answering `status` with a 10 MB body; returns it
+        in `final_status` after checking that the daemon hung up instead of reading it all and
+        that its memory did not grow by the reply."""
+        self.bad.set_default(BigBody(10 * 1000 * 1000, status=status))
+        daemon = self.daemon_for()
+        rss_before = rss_kib(daemon.proc.pid)
+        accepted = daemon.send(email_message())
+        final = daemon.wait_status(accepted["id"], {final_status}, timeout=10)
+        for arrival in self.bad.requests():
+            self.assertIsNotNone(arrival.peer_closed_at, arrival)
+        self.assertLess(rss_kib(daemon.proc.pid) - rss_before, 8 * 1024,
+                        "RSS grew by more than 8 MiB reading a reply capped at 1 MiB")
+        return final
+
     def test_ten_megabyte_accepted_reply_is_cut_and_counts_as_sent(self):
         # The 2xx is the provider's acceptance: retrying because its body was too long to read
         # would deliver the message twice.
-        self.bad.set_default(BigBody(10 * 1000 * 1000, status=200))
-        daemon = self.daemon_for()
-        rss_before = rss_kib(daemon.proc.pid)
-        accepted = daemon.send(email_message())
-        final = daemon.wait_status(accepted["id"], {"sent"}, timeout=10)
+        final = self.send_against_ten_megabyte_reply(200, "sent")
         self.assertEqual([a["outcome"] for a in final["attempts"]], ["accepted"], final)
         self.assertEqual(self.bad.count(), 1)
-        for arrival in self.bad.requests():
-            self.assertIsNotNone(arrival.peer_closed_at, arrival)
-        self.assertLess(rss_kib(daemon.proc.pid) - rss_before, 8 * 1024,
-                        "RSS grew by more than 8 MiB reading a reply capped at 1 MiB")
 
     def test_ten_megabyte_error_reply_is_cut_and_classified_too_large(self):
-        self.bad.set_default(BigBody(10 * 1000 * 1000, status=502))
-        daemon = self.daemon_for()
-        rss_before = rss_kib(daemon.proc.pid)
-        accepted = daemon.send(email_message())
-        final = daemon.wait_status(accepted["id"], {"failed"}, timeout=10)
+        final = self.send_against_ten_megabyte_reply(502, "failed")
         self.assert_attempts(final, "retry", "too_large", count=2)
-        for arrival in self.bad.requests():
-            # The daemon hung up instead of reading all 10 MB.
-            self.assertIsNotNone(arrival.peer_closed_at, arrival)
-        self.assertLess(rss_kib(daemon.proc.pid) - rss_before, 8 * 1024,
-                        "RSS grew by more than 8 MiB reading a reply capped at 1 MiB")
 
     def test_200_with_html_body_counts_as_accepted_for_a_webhook(self):
         # A webhook's contract is its status code; the body is not parsed.
