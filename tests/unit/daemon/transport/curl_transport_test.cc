@@ -586,7 +586,7 @@ TEST(CurlTransport, LeaksNoDescriptors) {
   {
     HttpTestServer server;
     server.setReplyFor("/ok", {.body = "a"});
-    server.setReplyFor("/big", {.body = std::string(5000, 'z')});
+    server.setReplyFor("/big", {.status = 502, .body = std::string(5000, 'z')});
     server.setReplyFor("/drop", {.close_without_reply = true});
     server.setDefault({.hang = true});
     Loop loop;
