@@ -44,6 +44,23 @@ void Admission::forget(const std::string& id) {
   evictIfIdle(id);
 }
 
+void Admission::merged(const std::string& merged_id, const std::string& survivor_id) {
+  merged_into_[merged_id] = survivor_id;
+  forget(merged_id);
+}
+
+const std::string& Admission::survivorOf(const std::string& id) const {
+  const std::string* current = &id;
+  // Bounded: a cycle cannot come from the store (a survivor is never merged into its own
+  // merged id), but a wrong map must not hang the loop thread.
+  for (int hops = 0; hops < 16; ++hops) {
+    auto next = merged_into_.find(*current);
+    if (next == merged_into_.end()) break;
+    current = &next->second;
+  }
+  return *current;
+}
+
 void Admission::evictIfIdle(const std::string& id) {
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second->busy || !it->second->queue.empty()) return;
@@ -114,8 +131,9 @@ void Admission::markContactDead(const std::string& customer_id, const std::strin
   });
 }
 
-void Admission::recordAttempt(const std::string& customer_id, const std::string& channel,
+void Admission::recordAttempt(const std::string& message_customer_id, const std::string& channel,
                               bool accepted) {
+  const std::string customer_id = survivorOf(message_customer_id);
   if (!entries_.count(customer_id)) {
     // Not in memory: counted in the stored profile, without loading the customer for it.
     ++counts_in_store_[customer_id];
@@ -198,6 +216,7 @@ void Admission::runNext(const std::string& id) {
     if (loaded.value() && loaded.value()->id != id) {
       // A merged id: the survivor's queue serializes this person's work.
       const std::string survivor = loaded.value()->id;
+      merged_into_[id] = survivor;
       auto waiting = std::move(entry.queue);
       entries_.erase(id);
       for (auto& work : waiting) withCustomer(survivor, std::move(work));

@@ -45,6 +45,8 @@ class Admission {
   void withCustomer(const std::string& id, Work work);
   // Drops the cached copy of `id` (after erasure or a merge) once its queue is empty.
   void forget(const std::string& id);
+  // `merged_id` was folded into `survivor_id`: forgets it, and counts for it go to the survivor.
+  void merged(const std::string& merged_id, const std::string& survivor_id);
 
   // Marks the customer's contact on `channel` (push: the one token) as invalid and persists it.
   void markContactDead(const std::string& customer_id, const std::string& channel,
@@ -78,6 +80,8 @@ class Admission {
   void saveStatsThenEvict(const std::string& id);
   // A store-side count for a customer who is not in memory has finished.
   void storeCountDone(const std::string& id);
+  // The id that `id` was merged into (through any chain of merges seen since start), or `id`.
+  const std::string& survivorOf(const std::string& id) const;
 
   store::Store& store_;
   std::size_t max_cached_;
@@ -85,6 +89,10 @@ class Admission {
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
   // Customers not in memory with engagement counts queued in the store: id → how many.
   std::unordered_map<std::string, int> counts_in_store_;
+  // Merged id → the id it was folded into, as learned from merges and loads since start. The
+  // store resolves merged ids too, but a count written there for a merged id would miss a cached
+  // survivor, whose next profile write would undo it.
+  std::unordered_map<std::string, std::string> merged_into_;
 };
 
 }  // namespace omnigate::api

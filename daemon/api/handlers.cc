@@ -1019,8 +1019,8 @@ void ApiHandlers::mergeCustomer(const Request& request, const std::string& id, R
             jsonResponse(200, json::object{{"id", survivor.id},
                                            {"merged", merged_id},
                                            {"customer", customerProfileToJson(survivor.profile)}}));
+        admission_.merged(merged_id, survivor.id);  // before finish(), which may evict survivor
         finish();
-        admission_.forget(merged_id);
       });
     });
   });

@@ -47,6 +47,31 @@ class AdmissionTest : public ::testing::Test {
     ASSERT_TRUE(*written);
   }
 
+  // Folds `merged` into `survivor` in the store, as a merge through the API does.
+  void mergeInStore(const std::string& survivor, const std::string& merged) {
+    policy::CustomerProfile profile;
+    profile.id = survivor;
+    profile.contacts.email = survivor + "@example.com";
+    std::optional<bool> written;
+    store_->mergeCustomers(
+        {survivor, merged, profileToStorage(profile), stateToStorage(policy::CustomerState{}),
+         contactKeys(profile.contacts), SystemClock().now()},
+        [&](Result<Ok> r) { written = r.ok(); });
+    ASSERT_TRUE(runUntil([&] { return written.has_value(); }));
+    ASSERT_TRUE(*written);
+  }
+
+  // The email attempts in the profile Admission holds for `id` (-1: the load failed).
+  int cachedEmailAttempts(Admission& admission, const std::string& id) {
+    std::optional<int> attempts;
+    admission.withCustomer(id, [&](Result<CustomerSlot*> slot, std::function<void()> done) {
+      attempts = slot.ok() ? (*slot)->profile.stats["email"].attempts : -1;
+      done();
+    });
+    EXPECT_TRUE(runUntil([&] { return attempts.has_value(); }));
+    return attempts.value_or(-1);
+  }
+
   template <class Condition>
   bool runUntil(Condition condition) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -91,6 +116,34 @@ TEST_F(AdmissionTest, LoadWaitsForACountQueuedInTheStore) {
   release.set_value();
   ASSERT_TRUE(runUntil([&] { return attempts_seen.has_value(); }));
   EXPECT_EQ(*attempts_seen, 1);
+}
+
+// A message accepted for a customer who was merged away since is delivered later: its count
+// belongs to the survivor, and a cached survivor must see it (a count written to the store
+// behind its back would be undone by its next profile write).
+TEST_F(AdmissionTest, CountForAMergedIdLearnedFromALoadGoesToTheCachedSurvivor) {
+  putProfile("a");
+  putProfile("b");
+  mergeInStore("b", "a");
+  Admission admission(config::Config{}, *store_);
+  ASSERT_EQ(cachedEmailAttempts(admission, "b"), 0);
+  ASSERT_EQ(cachedEmailAttempts(admission, "a"), 0);  // resolves to b
+
+  admission.recordAttempt("a", "email", true);
+  EXPECT_EQ(cachedEmailAttempts(admission, "b"), 1);
+}
+
+TEST_F(AdmissionTest, CountForAMergedIdLearnedFromTheMergeGoesToTheCachedSurvivor) {
+  putProfile("a");
+  putProfile("b");
+  Admission admission(config::Config{}, *store_);
+  ASSERT_EQ(cachedEmailAttempts(admission, "b"), 0);
+  mergeInStore("b", "a");
+  admission.merged("a", "b");
+
+  admission.recordAttempt("a", "email", true);
+  admission.recordAttempt("a", "email", false);
+  EXPECT_EQ(cachedEmailAttempts(admission, "b"), 2);
 }
 
 }  // namespace
