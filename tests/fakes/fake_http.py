@@ -44,7 +44,7 @@ class Recorded:
     def __init__(self, at, wall, method, path, headers, raw_body):
         self.at = at
         self.wall = wall
-        self.done_at = None  # time.monotonic() once the reply was written (None: never answered)
+        self.done_at = None  # time.monotonic() when the reply started (None: never answered)
         self.method = method
         self.path = path
         self.headers = headers
@@ -86,6 +86,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if reply.delay:
             time.sleep(reply.delay)
         body = reply.encoded_body()
+        # The reply counts as given when it starts going out: the daemon can read it and send its
+        # next request (on another connection) before this thread runs again, and that request
+        # must not look concurrent with this one (max_concurrency).
+        replying_at = time.monotonic()
         try:
             self.send_response(reply.status)
             headers = {"Content-Type": "application/json", **reply.headers}
@@ -97,7 +101,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             self.close_connection = True
-        recorded.done_at = time.monotonic()
+        recorded.done_at = replying_at
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
