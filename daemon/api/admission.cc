@@ -133,7 +133,7 @@ void Admission::markContactDead(const std::string& customer_id, const std::strin
 
 void Admission::recordAttempt(const std::string& message_customer_id, const std::string& channel,
                               bool accepted) {
-  const std::string customer_id = survivorOf(message_customer_id);
+  const std::string& customer_id = survivorOf(message_customer_id);
   if (!entries_.count(customer_id)) {
     // Not in memory: counted in the stored profile, without loading the customer for it.
     ++counts_in_store_[customer_id];

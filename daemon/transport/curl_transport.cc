@@ -552,14 +552,19 @@ class Engine : public std::enable_shared_from_this<Engine> {
     return connect_us > 0 || pretransfer_us > 0;
   }
 
+  // Over max_reply_bytes: declared by Content-Length (curl's own check) or counted by onBody.
+  static bool replyTooLarge(const Transfer& transfer, CURLcode code) {
+    return code == CURLE_FILESIZE_EXCEEDED || (code == CURLE_WRITE_ERROR && transfer.too_large);
+  }
+
   static TransportFailure failureFor(const Transfer& transfer, CURLcode code) {
     bool refused_only = code == CURLE_ABORTED_BY_CALLBACK ||
                         (code == CURLE_COULDNT_CONNECT && transfer.sockets_opened == 0);
     if (!transfer.refused_address.empty() && refused_only) {
       return makeFailure(TransportErrorKind::Local, false, transfer.refusalText());
     }
-    TransportErrorKind kind = kindForCurlCode(code);
-    if (code == CURLE_WRITE_ERROR && transfer.too_large) kind = TransportErrorKind::TooLarge;
+    TransportErrorKind kind =
+        replyTooLarge(transfer, code) ? TransportErrorKind::TooLarge : kindForCurlCode(code);
     std::string detail = transfer.errorText(code);
     if (kind == TransportErrorKind::TooLarge) {
       detail = "reply larger than " + std::to_string(transfer.max_body) + " bytes (" + detail + ")";
@@ -572,9 +577,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // A provider that said 2xx has taken the message, however long its reply: failing the
   // attempt as too large would send the message again. Its reply is read up to the cap.
   static bool acceptedButTooLarge(const Transfer& transfer, CURLcode code) {
-    if (code != CURLE_FILESIZE_EXCEEDED && !(code == CURLE_WRITE_ERROR && transfer.too_large)) {
-      return false;
-    }
+    if (!replyTooLarge(transfer, code)) return false;
     long status = 0;
     curl_easy_getinfo(transfer.easy, CURLINFO_RESPONSE_CODE, &status);
     return status >= 200 && status < 300;

@@ -44,6 +44,7 @@ class Arrival:
         self.behaviour = None
         self.replied_at = None
         self.peer_closed_at = None
+        self.counted_out = False  # no longer in the server's in-flight count
 
     def __repr__(self):
         return (f"<{self.method} {self.path} at={self.at:.3f} {self.behaviour!r} "
@@ -72,6 +73,7 @@ class Respond:
     def run(self, server, conn, arrival):
         if self.delay:
             time.sleep(self.delay)
+        server.answering(arrival)
         conn.sendall(self.head(len(self.body)) + self.body)
         return True
 
@@ -134,8 +136,8 @@ class Reset:
 
 
 class BigBody:
-    """`status` with a `size`-byte body, written as fast as the client reads it; stops when the client
-    hangs up (recorded as peer_closed_at)."""
+    """`status` with a `size`-byte body, written as fast as the client reads it; stops when the
+    client hangs up (recorded as peer_closed_at)."""
 
     def __init__(self, size=10 * 1000 * 1000, status=200):
         self.size = size
@@ -235,6 +237,18 @@ class FaultServer:
         with self._lock:
             self._default = behaviour
 
+    def answering(self, arrival):
+        """Counts `arrival` out of the requests in flight (once). A behaviour calls it just
+        before writing its reply: the client may read that reply and send its next request, on
+        another connection, before this thread runs again, and the two must not look concurrent
+        in peak_in_flight."""
+        with self._lock:
+            if arrival.counted_out:
+                return
+            arrival.counted_out = True
+            self._in_flight -= 1
+            self._lock.notify_all()
+
     # --- inspection -------------------------------------------------------------------------------
 
     def requests(self):
@@ -319,9 +333,7 @@ class FaultServer:
                 except OSError:
                     keep = False
                 finally:
-                    with self._lock:
-                        self._in_flight -= 1
-                        self._lock.notify_all()
+                    self.answering(request)
                 if keep:
                     request.replied_at = time.monotonic()
                 if not keep or request.headers.get("connection", "").lower() == "close":

@@ -35,10 +35,15 @@ class AdmissionTest : public ::testing::Test {
     io_.run_for(std::chrono::milliseconds(50));
   }
 
-  void putProfile(const std::string& id) {
+  static policy::CustomerProfile profileWithEmail(const std::string& id) {
     policy::CustomerProfile profile;
     profile.id = id;
     profile.contacts.email = id + "@example.com";
+    return profile;
+  }
+
+  void putProfile(const std::string& id) {
+    const policy::CustomerProfile profile = profileWithEmail(id);
     std::optional<bool> written;
     store_->putCustomer(
         {id, profileToStorage(profile), contactKeys(profile.contacts), SystemClock().now()},
@@ -49,9 +54,7 @@ class AdmissionTest : public ::testing::Test {
 
   // Folds `merged` into `survivor` in the store, as a merge through the API does.
   void mergeInStore(const std::string& survivor, const std::string& merged) {
-    policy::CustomerProfile profile;
-    profile.id = survivor;
-    profile.contacts.email = survivor + "@example.com";
+    const policy::CustomerProfile profile = profileWithEmail(survivor);
     std::optional<bool> written;
     store_->mergeCustomers(
         {survivor, merged, profileToStorage(profile), stateToStorage(policy::CustomerState{}),
